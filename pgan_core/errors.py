@@ -1,0 +1,62 @@
+"""Error types of pgan_core.
+
+Every error a user can cause by a wrong parameter, a missing file or a damaged file is one of
+these, and its message names the parameter (or environment variable) and what is allowed, in
+one line. Nothing else in the package raises bare ``ValueError`` for user input.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+class PganError(Exception):
+    """Base class of every error pgan_core raises on purpose."""
+
+
+class ConfigError(PganError, ValueError):
+    """A parameter has a wrong name, type or value."""
+
+
+class DataError(PganError, FileNotFoundError):
+    """A dataset or weights file is missing or unreadable; the message says what to set."""
+
+
+class IntegrityError(PganError):
+    """A file exists but fails its hash or structure check (truncated, altered, mismatched)."""
+
+
+class TrainingDiverged(PganError, FloatingPointError):
+    """A loss or gradient became NaN/inf; the message names the step and the last good checkpoint."""
+
+
+def bad_param(name: str, value: Any, allowed: str) -> ConfigError:
+    """Build the one-line error for parameter ``name``: what was given and what is allowed."""
+    return ConfigError(f"parameter '{name}': got {value!r}; allowed: {allowed}")
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise a ConfigError listing them."""
+    choices = list(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise bad_param(name, value, "one of " + ", ".join(repr(c) for c in choices))
+    return value
+
+
+def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> Any:
+    """Return ``value`` if it is a positive (or non-negative) number of the right kind."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise bad_param(name, value, ("an integer" if integer else "a number") + (" >= 0" if allow_zero else " > 0"))
+    if value != value or (value < 0 if allow_zero else value <= 0):  # NaN or out of range
+        raise bad_param(name, value, ("an integer" if integer else "a number") + (" >= 0" if allow_zero else " > 0"))
+    return value
+
+
+def check_range(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> float:
+    """Return ``value`` if lo <= value <= hi (open ends as flagged), else raise ConfigError."""
+    text = f"a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise bad_param(name, value, text)
+    if (value <= lo if lo_open else value < lo) or (value >= hi if hi_open else value > hi):
+        raise bad_param(name, value, text)
+    return float(value)

@@ -1,0 +1,165 @@
+"""Grids of training runs (methods x datasets x seeds) and their tables.
+
+A notebook states *what* to compare (method names, datasets, seeds, a profile); this module
+trains each run through :func:`pgan_core.training.train` (resuming or skipping what is already
+done), evaluates the final EMA generators with protocol-named metrics, and returns tidy pandas
+tables: one row per run (``runs``), one row per evaluation during training (``curves``).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import RunConfig, get_profile
+from .errors import ConfigError, bad_param
+from .io import atomic_write_json, runs_root, stable_hash
+from .registry import method_names
+from .training import RunRecord, train
+
+
+@dataclass
+class Grid:
+    notebook: str
+    profile: str
+    records: list[RunRecord] = field(default_factory=list)
+    final: dict[str, dict[str, Any]] = field(default_factory=dict)   # run_dir -> final metrics
+    evaluators: dict[str, Any] = field(default_factory=dict)          # (dataset) -> final Evaluator
+
+    # ------------------------------------------------------------ tables
+    def runs(self):
+        import pandas as pd
+
+        rows = []
+        for r in self.records:
+            c = r.config
+            row = {"method": c["method"], "dataset": c["dataset"], "seed": c["seed"], "steps": r.steps,
+                   "params_G_trainable": r.params_G["trainable"], "params_D_trainable": r.params_D["trainable"],
+                   "masks_G_stored": r.params_G.get("masks_stored", 0),
+                   "masks_G_regenerated": r.params_G.get("masks_regenerated", 0),
+                   "sec_per_iter": r.sec_per_iter, "real_img_per_s": r.real_img_per_s,
+                   "train_seconds": r.train_seconds, "device": r.device}
+            row.update({k: v for k, v in self.final.get(r.run_dir, {}).items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def curves(self):
+        import pandas as pd
+
+        rows = []
+        for r in self.records:
+            c = r.config
+            for h in r.history:
+                rows.append({"method": c["method"], "dataset": c["dataset"], "seed": c["seed"],
+                             **{k: v for k, v in h.items() if k != "kind"}})
+        return pd.DataFrame(rows)
+
+    def record(self, method: str, dataset: str, seed: int) -> RunRecord:
+        for r in self.records:
+            if (r.config["method"], r.config["dataset"], r.config["seed"]) == (method, dataset, seed):
+                return r
+        raise KeyError((method, dataset, seed))
+
+
+def _check_list(name: str, values: Sequence, allowed: Sequence | None = None, kind=str) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)) or not values:
+        raise bad_param(name, values, f"a non-empty list" + (f" drawn from {', '.join(map(str, allowed))}" if allowed else ""))
+    for v in values:
+        if not isinstance(v, kind) or isinstance(v, bool) or (allowed is not None and v not in allowed):
+            raise bad_param(name, v, ("one of " + ", ".join(map(str, allowed))) if allowed else f"values of type {kind.__name__}")
+    if len(set(values)) != len(values):
+        raise bad_param(name, list(values), "a list without repeats")
+    return list(values)
+
+
+def base_config(profile: str, **overrides: Any) -> RunConfig:
+    """The profile's RunConfig defaults with ``overrides`` (None values are ignored)."""
+    prof = get_profile(profile)
+    params = {**prof.run, **{k: v for k, v in overrides.items() if v is not None}}
+    return RunConfig.from_params(params)
+
+
+def run_grid(*, notebook: str, profile: str, methods: Sequence[str], datasets: Sequence[str], seeds: Sequence[int],
+             overrides: dict[str, Any] | None = None, final_protocols: Sequence[str] | None = None,
+             progress: bool = True, runs_dir: str | Path | None = None) -> Grid:
+    """Train every (dataset, method, seed), evaluate each final G_ema, return the Grid.
+
+    Runs live in ``runs_dir/<notebook>/<profile>/<run name>``; finished runs are reused and
+    interrupted ones resume, so re-running a notebook redoes only what is missing.
+    """
+    from .config import DATASET_NAMES
+    from .metrics.evaluate import Evaluator
+
+    methods = _check_list("METHODS", methods, method_names())
+    datasets = _check_list("DATASETS", datasets, DATASET_NAMES)
+    seeds = _check_list("SEEDS", seeds, kind=int)
+    if any(s < 0 for s in seeds):
+        raise bad_param("SEEDS", list(seeds), "integers >= 0")
+    prof = get_profile(profile)
+    final_protocols = list(final_protocols if final_protocols is not None else prof.final_protocols)
+    base = base_config(profile, **(overrides or {}))
+    # validate every config before training anything
+    cfgs = [base.replace(method=m, dataset=d, seed=s) for d in datasets for m in methods for s in seeds]
+    root = Path(runs_dir) if runs_dir is not None else runs_root()
+    grid = Grid(notebook=notebook, profile=profile)
+    for dataset in datasets:
+        ev_train = Evaluator(dataset, list(base.eval_protocols), domain_quality=base.domain_quality) if base.eval_protocols else None
+        ev_final = Evaluator(dataset, final_protocols, domain_quality=base.domain_quality) if final_protocols else None
+        grid.evaluators[dataset] = ev_final
+        for cfg in [c for c in cfgs if c.dataset == dataset]:
+            run_dir = root / notebook / profile / cfg.run_name()
+            rec = train(cfg, run_dir, evaluator=ev_train, progress=progress)
+            grid.records.append(rec)
+            if ev_final is not None:
+                grid.final[rec.run_dir] = final_metrics(rec, ev_final, final_protocols)
+    return grid
+
+
+def final_metrics(rec: RunRecord, evaluator, protocols: Sequence[str], *, n_tag: str = "final") -> dict[str, Any]:
+    """Metrics of the run's final EMA snapshot, cached in ``<run_dir>/<n_tag>-<hash>.json``."""
+    from .checkpoint import load_snapshot_generator
+    from .sampling import generate
+
+    path = Path(rec.run_dir) / f"{n_tag}-{stable_hash(sorted(protocols))}.json"
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if cached.get("config_key") == rec.config_key:
+            return cached["metrics"]
+    G, cfg = load_snapshot_generator(Path(rec.run_dir) / "snapshot.pt")
+    t0 = time.perf_counter()
+    metrics = evaluator.evaluate(lambda n: generate(G, n, seed=cfg["eval_seed"] + 1))
+    metrics = {k: v for k, v in metrics.items()}
+    atomic_write_json(path, {"config_key": rec.config_key, "protocols": list(protocols), "metrics": metrics,
+                             "seconds": round(time.perf_counter() - t0, 2)})
+    return metrics
+
+
+def inception_metrics(grid: Grid, *, protocols: Sequence[str], runs: Sequence[tuple[str, str, int]]) -> "Any":
+    """Standard TF-Inception metrics for a few runs (slow on CPU); returns a DataFrame."""
+    import pandas as pd
+
+    from .metrics.evaluate import Evaluator
+
+    rows, evs = [], {}
+    for method, dataset, seed in runs:
+        rec = grid.record(method, dataset, seed)
+        if dataset not in evs:
+            evs[dataset] = Evaluator(dataset, list(protocols))
+        m = final_metrics(rec, evs[dataset], protocols, n_tag="inception")
+        rows.append({"method": method, "dataset": dataset, "seed": seed, **m})
+    return pd.DataFrame(rows), evs
+
+
+def protocol_columns(df) -> list[str]:
+    from .metrics.evaluate import parse_protocol
+
+    cols = []
+    for c in df.columns:
+        try:
+            parse_protocol(c)
+            cols.append(c)
+        except ConfigError:
+            pass
+    return cols

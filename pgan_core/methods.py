@@ -1,0 +1,60 @@
+"""Registry entries of the Perturbative GAN study (Kishi et al. 2019, arXiv:1902.01514).
+
+Imported lazily by :mod:`pgan_core.registry`; importing it registers every method below once.
+All methods use the non-saturating loss and the Perturbative GAN train scripts' Adam settings
+(lr 2e-4, betas (0.5, 0.999) for G and D; papers.md 1.5).
+
+Width semantics: both generators run 8w -> 4w -> 2w -> w (like for like at the same width; the
+paper's w = 128 gives 1024 at 4x4); the DCGAN D and the PNN-style D end at 4w.
+Discriminator masks use ``mask_seed = D_MASK_SEED`` so they never repeat the generator's masks
+(both would otherwise start from seed 0).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .models.dcgan import DCGANDiscriminator, DCGANGenerator
+from .models.perturbative import PerturbativeDiscriminator, PerturbativeGenerator
+from .registry import MethodSpec, register
+
+PGAN = "Kishi et al. 2019, arXiv:1902.01514"
+PNN = "Juefei-Xu et al. CVPR 2018, arXiv:1806.01817"
+DCGAN = "Radford et al. 2016, arXiv:1511.06434"
+D_MASK_SEED = 1000
+TRAIN_DEFAULTS: dict[str, Any] = dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999))
+
+
+def _register(name: str, build_G: Any, build_D: Any, g_kwargs: dict, d_kwargs: dict, paper: str,
+              description: str) -> None:
+    register(MethodSpec(name=name, build_G=build_G, build_D=build_D, g_kwargs=g_kwargs, d_kwargs=d_kwargs,
+                        loss="ns", train_defaults=dict(TRAIN_DEFAULTS), description=description, paper=paper))
+
+
+_PERT_D = dict(conv="perturb", mask_seed=D_MASK_SEED)
+
+_register("dcgan", DCGANGenerator, DCGANDiscriminator, dict(conv="conv"), dict(conv="conv"), DCGAN,
+          "DCGAN baseline: transposed-conv G (8w at 4x4) + conv D (ends at 4w)")
+_register("dcgan-pert-g", DCGANGenerator, DCGANDiscriminator, dict(conv="perturb"), dict(conv="conv"), PGAN,
+          "DCGAN G with upsample + perturbation layers (same widths/depth) + conv D")
+_register("dcgan-pert-gd", DCGANGenerator, DCGANDiscriminator, dict(conv="perturb"), dict(_PERT_D), PGAN,
+          "DCGAN G and D with perturbation layers (D keeps a real first conv)")
+_register("pgan-g", PerturbativeGenerator, DCGANDiscriminator,
+          dict(level=0.1, mask_source="stored_uniform"), dict(conv="conv"), PGAN,
+          "perturbation in G only: Perturbative G (8w at 4x4, stored U(-1,1) masks, level 0.1) + DCGAN D")
+_register("pgan-gd", PerturbativeGenerator, PerturbativeDiscriminator,
+          dict(level=0.1, mask_source="stored_uniform"),
+          dict(level=0.1, mask_source="stored_uniform", mask_seed=D_MASK_SEED), PGAN + "; " + PNN,
+          "perturbation in G and D: Perturbative G + PNN-style residual D (ends at 4w)")
+_register("pgan-g-nonoise", PerturbativeGenerator, DCGANDiscriminator,
+          dict(level=0.0, mask_source="stored_uniform"), dict(conv="conv"), PGAN,
+          "control: pgan-g with noise level 0 (1x1 convs + bilinear upsampling only)")
+_register("pgan-gd-nonoise", PerturbativeGenerator, PerturbativeDiscriminator,
+          dict(level=0.0, mask_source="stored_uniform"),
+          dict(level=0.0, mask_source="stored_uniform", mask_seed=D_MASK_SEED), PGAN,
+          "control: pgan-gd with noise level 0 in G and D")
+_register("pgan-g-lcg", PerturbativeGenerator, DCGANDiscriminator,
+          dict(level=0.1, mask_source="lcg"), dict(conv="conv"), PGAN,
+          "pgan-g with algorithmic LCG masks (U[0,1], regenerated from seeds, not stored)")
+_register("pgan-g-mt", PerturbativeGenerator, DCGANDiscriminator,
+          dict(level=0.1, mask_source="seeded_uniform"), dict(conv="conv"), PGAN,
+          "pgan-g with seeded Mersenne-Twister U[0,1) masks (regenerated, not stored)")

@@ -1,0 +1,145 @@
+"""Fréchet distance between Gaussians fitted to features (FID).
+
+Reference: Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local
+Nash Equilibrium" (TTUR), arXiv:1706.08500, section 6:
+
+    FID = ||mu_1 - mu_2||^2 + Tr(S_1) + Tr(S_2) - 2 Tr((S_1 S_2)^{1/2})
+
+Numerics (see /work/shared/ecosystem.md 1.7):
+
+* statistics are accumulated in float64 (two passes: mean, then centred scatter), with the
+  unbiased covariance (ddof=1, as ``np.cov`` in the TTUR code);
+* the trace of the square root goes through eigenvalues of a *symmetric* matrix, never through
+  ``scipy.linalg.sqrtm`` (whose real/complex Schur heuristics regressed in SciPy 1.11-1.12).
+  With S_1 = L L^T, S_1 S_2 is similar to the symmetric PSD matrix L^T S_2 L, so
+  Tr((S_1 S_2)^{1/2}) = sum_i sqrt(lambda_i(L^T S_2 L)). L is a Cholesky factor when S_1 is
+  positive definite (fast path), else V diag(sqrt(max(w, 0))) from ``eigh(S_1)`` (rank-deficient
+  covariances, e.g. fewer samples than dimensions). Tiny negative eigenvalues from round-off are
+  clipped to 0. The linear algebra runs in torch float64 (its eigvalsh is faster than numpy's);
+  two 2048-d covariances take about 0.9 s on a 2-core CPU (``bench/bench_frechet.py``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+__all__ = ["feature_stats", "fid_from_stats", "fid_from_features", "trace_sqrt_product"]
+
+_CHUNK = 4096  # rows converted to float64 at a time (bounds memory for 50k x 2048 features)
+
+
+# ---------------------------------------------------------------- helpers
+
+def _as_2d_array(feats: Any, name: str) -> Any:
+    """Return ``feats`` as a 2-D numpy array or torch tensor (no copy), after shape checks."""
+    if isinstance(feats, torch.Tensor):
+        feats = feats.detach()
+    elif not isinstance(feats, np.ndarray):
+        feats = np.asarray(feats)
+    if feats.ndim != 2:
+        raise ConfigError(f"parameter '{name}': expected features of shape (N, d), got shape {tuple(feats.shape)}")
+    if feats.shape[0] < 2:
+        raise ConfigError(f"parameter '{name}': need at least 2 feature rows for a covariance, got {feats.shape[0]}")
+    if feats.shape[1] < 1:
+        raise ConfigError(f"parameter '{name}': features have no columns (shape {tuple(feats.shape)})")
+    return feats
+
+
+def _chunk64(feats: Any, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of ``feats`` as a float64 numpy array."""
+    block = feats[start:stop]
+    if not isinstance(block, np.ndarray):  # torch tensor
+        block = block.cpu().double().numpy()
+    return np.asarray(block, dtype=np.float64)
+
+
+# ---------------------------------------------------------------- statistics
+
+def feature_stats(feats: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance of features, in float64.
+
+    ``feats``: (N, d) torch tensor or numpy array (any float dtype), N >= 2.
+    Returns ``mu`` (d,) and ``sigma`` (d, d), both float64 numpy arrays. Raises ConfigError on a
+    wrong shape or non-finite values.
+    """
+    feats = _as_2d_array(feats, "feats")
+    n, d = feats.shape
+    # pass 1: mean
+    total = np.zeros(d, dtype=np.float64)
+    for s in range(0, n, _CHUNK):
+        block = _chunk64(feats, s, s + _CHUNK)  # (<=CHUNK, d)
+        if not np.isfinite(block).all():
+            raise ConfigError("parameter 'feats': features contain NaN or inf values")
+        total += block.sum(axis=0)
+    mu = total / n  # (d,)
+    # pass 2: centred scatter
+    scatter = np.zeros((d, d), dtype=np.float64)
+    for s in range(0, n, _CHUNK):
+        block = _chunk64(feats, s, s + _CHUNK) - mu
+        scatter += block.T @ block  # (d, d)
+    sigma = scatter / (n - 1)
+    sigma = (sigma + sigma.T) * 0.5  # exact symmetry
+    return mu, sigma
+
+
+# ---------------------------------------------------------------- distance
+
+def _check_stats(mu: Any, sigma: Any, which: str) -> tuple[np.ndarray, np.ndarray]:
+    mu = np.asarray(mu.detach().cpu().numpy() if hasattr(mu, "detach") else mu, dtype=np.float64)
+    sigma = np.asarray(sigma.detach().cpu().numpy() if hasattr(sigma, "detach") else sigma, dtype=np.float64)
+    if mu.ndim != 1:
+        raise ConfigError(f"parameter 'mu{which}': expected shape (d,), got {mu.shape}")
+    d = mu.shape[0]
+    if sigma.shape != (d, d):
+        raise ConfigError(f"parameter 'sigma{which}': expected shape ({d}, {d}) to match mu{which}, got {sigma.shape}")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise ConfigError(f"parameters 'mu{which}'/'sigma{which}': contain NaN or inf values")
+    return mu, (sigma + sigma.T) * 0.5
+
+
+def _psd_factor(sigma: torch.Tensor) -> torch.Tensor:
+    """A matrix L with L L^T = sigma (up to round-off): Cholesky, or eigh with clipped eigenvalues."""
+    factor, info = torch.linalg.cholesky_ex(sigma)
+    if int(info) == 0:
+        return factor
+    w, v = torch.linalg.eigh(sigma)  # singular / semi-definite covariance
+    return v * w.clamp_min(0.0).sqrt()  # (d, d), columns scaled
+
+
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """Tr((S1 S2)^{1/2}) for symmetric PSD float64 matrices via eigenvalues of L^T S2 L (S1 = L L^T).
+
+    Runs in torch float64 (its LAPACK eigvalsh is ~1.4x faster than numpy's here).
+    """
+    s1 = torch.as_tensor(np.ascontiguousarray(sigma1), dtype=torch.float64)
+    s2 = torch.as_tensor(np.ascontiguousarray(sigma2), dtype=torch.float64)
+    factor = _psd_factor(s1)  # (d, d)
+    m = factor.T @ s2 @ factor  # (d, d), symmetric PSD, similar to S1 S2
+    m = (m + m.T) * 0.5
+    eig = torch.linalg.eigvalsh(m)  # (d,)
+    return float(eig.clamp_min(0.0).sqrt().sum())
+
+
+def fid_from_stats(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), computed in float64.
+
+    ``mu*``: (d,), ``sigma*``: (d, d) (numpy or torch). Returns a float >= 0 (a round-off
+    negative result, which can only occur for (nearly) identical statistics, is returned as 0).
+    """
+    mu1, sigma1 = _check_stats(mu1, sigma1, "1")
+    mu2, sigma2 = _check_stats(mu2, sigma2, "2")
+    if mu1.shape != mu2.shape:
+        raise ConfigError(f"parameters 'mu1'/'mu2': feature dimensions differ ({mu1.shape[0]} vs {mu2.shape[0]})")
+    diff = mu1 - mu2
+    tr_covmean = trace_sqrt_product(sigma1, sigma2)
+    fid = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
+    return max(fid, 0.0)
+
+
+def fid_from_features(feats1: Any, feats2: Any) -> float:
+    """FID between two feature sets (N1, d) and (N2, d): :func:`feature_stats` then :func:`fid_from_stats`."""
+    return fid_from_stats(*feature_stats(feats1), *feature_stats(feats2))

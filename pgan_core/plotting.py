@@ -1,0 +1,112 @@
+"""Figures shared by the notebooks: one style, sample grids, metric curves with seed bands,
+parameter bars and perturbation masks. Functions return matplotlib figures; saving goes through
+:meth:`pgan_core.results.Results.save_fig`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "nbagg", "widget", "ipympl")) else None
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def set_style() -> None:
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 110, "axes.titlesize": 11})
+
+
+def image_grid(images_uint8: torch.Tensor, nrow: int = 8) -> np.ndarray:
+    """(N, C, H, W) uint8 -> (rows*H, nrow*W, 3) uint8 mosaic with 1 px gaps."""
+    x = images_uint8
+    if x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    n, c, h, w = x.shape
+    rows = (n + nrow - 1) // nrow
+    out = np.full((rows * (h + 1) + 1, nrow * (w + 1) + 1, 3), 255, np.uint8)
+    for i in range(n):
+        r, k = divmod(i, nrow)
+        out[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + k * (w + 1): 1 + k * (w + 1) + w] = x[i].permute(1, 2, 0).numpy()
+    return out
+
+
+def sample_grids(grids: dict[str, torch.Tensor], *, nrow: int = 8, title: str = ""):
+    """One panel per entry (e.g. method -> uint8 samples)."""
+    n = len(grids)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.9), squeeze=False)
+    for ax, (name, imgs) in zip(axes[0], grids.items()):
+        ax.imshow(image_grid(imgs, nrow))
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def curves(df, *, x: str, y: str, hue: str = "method", col: str | None = "dataset", xlabel: str | None = None,
+           logy: bool = False):
+    """Mean curve per ``hue`` with a band spanning the seeds (min..max), one panel per ``col``."""
+    cols = sorted(df[col].unique()) if col else [None]
+    fig, axes = plt.subplots(1, len(cols), figsize=(5 * len(cols), 3.6), squeeze=False)
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, cv in zip(axes[0], cols):
+        sub = df if cv is None else df[df[col] == cv]
+        for i, (name, g) in enumerate(sorted(sub.groupby(hue), key=lambda t: t[0])):
+            agg = g.groupby("step").agg(xm=(x, "mean"), ym=(y, "mean"), ylo=(y, "min"), yhi=(y, "max")).reset_index()
+            color = palette[i % len(palette)]
+            ax.plot(agg["xm"], agg["ym"], marker="o", ms=3, label=name, color=color)
+            ax.fill_between(agg["xm"], agg["ylo"], agg["yhi"], alpha=0.15, color=color)
+        ax.set_xlabel(xlabel or x)
+        ax.set_ylabel(y)
+        if logy:
+            ax.set_yscale("log")
+        if cv is not None:
+            ax.set_title(str(cv))
+    axes[0][-1].legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def bars(df, *, x: str, y: str, hue: str | None = None, logy: bool = False, title: str = ""):
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    sns.barplot(data=df, x=x, y=y, hue=hue, ax=ax, errorbar=("ci", 95) if df.groupby([x] + ([hue] if hue else [])).size().max() > 1 else None)
+    if logy:
+        ax.set_yscale("log")
+    ax.tick_params(axis="x", rotation=30)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def masks(named_masks: dict[str, torch.Tensor], *, channels: int = 4):
+    """Show the first ``channels`` planes of each (C, H, W) mask, one row per mask source."""
+    n = len(named_masks)
+    fig, axes = plt.subplots(n, channels, figsize=(1.6 * channels, 1.7 * n), squeeze=False)
+    for r, (name, m) in enumerate(named_masks.items()):
+        for k in range(channels):
+            ax = axes[r][k]
+            if k < m.shape[0]:
+                ax.imshow(m[k].float().numpy(), cmap="coolwarm", vmin=-1, vmax=1)
+            ax.set_xticks([]); ax.set_yticks([])
+            if k == 0:
+                ax.set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mask_histograms(named_masks: dict[str, torch.Tensor]):
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for name, m in named_masks.items():
+        ax.hist(m.flatten().float().numpy(), bins=50, histtype="step", density=True, label=name)
+    ax.set_xlabel("mask value (before the level factor)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

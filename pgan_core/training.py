@@ -1,0 +1,286 @@
+"""The training loop: ``train(cfg, run_dir) -> RunRecord``.
+
+One function runs a GAN from a :class:`~pgan_core.config.RunConfig`: D steps then a G step per
+iteration, an EMA of G, protocol-named metrics every ``eval_every`` iterations, a JSONL log,
+atomic checkpoints, and exact resume.
+
+Reproducibility contract (CPU): all randomness of iteration ``t`` (data order, latents, WGAN-GP
+interpolation) comes from generators seeded by ``(seed, t)``; the model's initial weights come
+from ``seed``. So a run interrupted at any point and resumed from its last ``state.pt`` ends
+with weights and metrics bit-identical to the uninterrupted run on the same machine and thread
+count. On CUDA, cuDNN/cuBLAS kernels may differ run to run (see README).
+
+Files in ``run_dir``: ``config.json``, ``log.jsonl`` (one JSON object per line, ``kind`` = loss,
+metric or event), ``state.pt`` / ``snapshot.pt`` (+ ``.sha256``), ``record.json`` once complete.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from .checkpoint import SNAPSHOT_FILE, STATE_FILE, load_checkpoint, save_snapshot, save_state
+from .config import RunConfig
+from .data import batch_at, dataset_channels, load_dataset
+from .ema import ema_update
+from .errors import ConfigError, IntegrityError, TrainingDiverged
+from .io import atomic_write_json, atomic_write_text, runs_root
+from .losses import get_loss
+from .params import count_params
+from .registry import build_models, get_method
+from .sampling import generate
+
+LOG_FILE = "log.jsonl"
+RECORD_FILE = "record.json"
+
+
+@dataclass
+class RunRecord:
+    """What a finished (or resumed-and-finished) run reports."""
+    config: dict[str, Any]
+    config_key: str
+    run_dir: str
+    steps: int
+    train_seconds: float                    # time in D/G updates only (no evaluation, no checkpoints)
+    sec_per_iter: float
+    real_img_per_s: float                   # real images consumed by D per training second
+    params_G: dict[str, int]
+    params_D: dict[str, int]
+    history: list[dict[str, Any]] = field(default_factory=list)  # metric evaluations during training
+    final: dict[str, Any] = field(default_factory=dict)          # metrics of the last evaluation
+    device: str = "cpu"
+    resumed_from_step: int | None = None
+    status: str = "complete"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("parameter 'device': got 'cuda' but no CUDA GPU is visible; allowed: 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def model_overrides(cfg: RunConfig) -> tuple[dict, dict]:
+    """Forward noise_level / mask_seed to the builders of the method that accept them."""
+    spec = get_method(cfg.method)
+    out = []
+    for builder, kw in ((spec.build_G, spec.g_kwargs), (spec.build_D, spec.d_kwargs)):
+        params = inspect.signature(builder).parameters
+        o = {}
+        if "mask_seed" in params or "mask_seed" in kw:
+            o["mask_seed"] = cfg.mask_seed
+        if cfg.noise_level is not None and ("level" in params or "level" in kw):
+            o["level"] = cfg.noise_level
+        out.append(o)
+    return out[0], out[1]
+
+
+def build_run_models(cfg: RunConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    g_o, d_o = model_overrides(cfg)
+    torch.manual_seed(cfg.seed)                              # initial weights come from the seed
+    G, D = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.z_dim,
+                        width=cfg.width, g_overrides=g_o, d_overrides=d_o)
+    return G.to(device), D.to(device)
+
+
+def _step_generator(seed: int, step: int, k: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 64 + k)
+
+
+def _grad_norm(module: nn.Module) -> float:
+    sq = [p.grad.detach().float().pow(2).sum() for p in module.parameters() if p.grad is not None]
+    return math.sqrt(float(torch.stack(sq).sum())) if sq else 0.0
+
+
+def _read_log(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:                          # a line cut by a crash: drop it
+            break
+    return out
+
+
+def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any | None = None,
+          progress: bool = True, resume: bool = True,
+          stop_after: int | None = None) -> RunRecord:
+    """Train ``cfg`` in ``run_dir`` (default ``runs_root()/cfg.run_name()``) and return its record.
+
+    ``evaluator`` has ``evaluate(sample_fn) -> dict`` (see :class:`pgan_core.metrics.Evaluator`);
+    when None, one is built for ``cfg.eval_protocols`` (skipped if the list is empty).
+    A complete run (``record.json`` with the same config key) is returned without training;
+    a run with ``state.pt`` resumes from it. ``stop_after`` ends the call after that many
+    iterations of this call (used by tests to simulate an interruption).
+    """
+    cfg = cfg.resolved()
+    key = cfg.key()
+    run_dir = Path(run_dir) if run_dir is not None else runs_root() / cfg.run_name()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record_path = run_dir / RECORD_FILE
+    if resume and record_path.is_file():
+        rec = json.loads(record_path.read_text())
+        if rec.get("config_key") == key:
+            return RunRecord(**rec)
+    atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    device = resolve_device(cfg.device)
+    data = load_dataset(cfg.dataset, "train", fraction=cfg.data_fraction, seed=cfg.seed, max_images=cfg.max_images)
+    if cfg.batch_size > len(data):
+        raise ConfigError(f"parameter 'batch_size': got {cfg.batch_size} but data_fraction={cfg.data_fraction} / "
+                          f"max_images={cfg.max_images} leave only {len(data)} images; allowed: batch_size <= {len(data)}")
+    G, D = build_run_models(cfg, device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else G
+    loss = get_loss(cfg.loss)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas_g)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d)
+    if evaluator is None and cfg.eval_protocols:
+        from .metrics.evaluate import Evaluator
+
+        evaluator = Evaluator(cfg.dataset, list(cfg.eval_protocols), domain_quality=cfg.domain_quality,
+                              device=str(device))
+    use_amp = cfg.amp and device.type == "cuda"
+
+    # ---- resume
+    start, cur_nimg, train_seconds, resumed_from = 0, 0, 0.0, None
+    log_path = run_dir / LOG_FILE
+    if resume and (run_dir / STATE_FILE).is_file():
+        st = load_checkpoint(run_dir / STATE_FILE, expect_format="pgan-state-1", config_key=key)
+        G.load_state_dict(st["G"]); D.load_state_dict(st["D"])
+        if G_ema is not G:
+            G_ema.load_state_dict(st["G_ema"])
+        opt_g.load_state_dict(st["opt_g"]); opt_d.load_state_dict(st["opt_d"])
+        start, cur_nimg, train_seconds, resumed_from = st["step"], st["cur_nimg"], st["train_seconds"], st["step"]
+        kept = [e for e in _read_log(log_path) if e.get("step", 0) <= start and e.get("kind") != "event"]
+        atomic_write_text(log_path, "".join(json.dumps(e) + "\n" for e in kept))
+    elif log_path.exists():
+        log_path.unlink()
+    history = [e for e in _read_log(log_path) if e.get("kind") == "metric"]
+
+    params_G, params_D = count_params(G), count_params(D)
+    log_f = open(log_path, "a")
+
+    def log(entry: dict) -> None:
+        log_f.write(json.dumps(entry) + "\n")
+        log_f.flush()
+
+    def checkpoint(step: int) -> None:
+        save_state(run_dir, G=G, D=D, G_ema=G_ema, opt_g=opt_g, opt_d=opt_d, step=step, cur_nimg=cur_nimg,
+                   train_seconds=train_seconds, config=cfg.to_dict(), config_key=key)
+        save_snapshot(run_dir, G_ema=G_ema, step=step, config=cfg.to_dict(), config_key=key)
+
+    def evaluate(step: int) -> dict:
+        t0 = time.perf_counter()
+        sample = lambda n: generate(G_ema, n, seed=cfg.eval_seed, device=device)  # noqa: E731
+        metrics = evaluator.evaluate(sample)
+        entry = {"kind": "metric", "step": step, "kimg": cur_nimg / 1000, "train_seconds": round(train_seconds, 4),
+                 "eval_seconds": round(time.perf_counter() - t0, 3), **metrics}
+        log(entry)
+        history.append(entry)
+        return entry
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, desc=cfg.run_name()[:40], leave=False, mininterval=1.0)
+    if resumed_from is not None:
+        log({"kind": "event", "step": start, "event": "resumed"})
+    step = start
+    try:
+        G.train(); D.train()
+        while step < cfg.steps:
+            if stop_after is not None and step - start >= stop_after:
+                return RunRecord(config=cfg.to_dict(), config_key=key, run_dir=str(run_dir), steps=step,
+                                 train_seconds=train_seconds, sec_per_iter=train_seconds / max(step, 1),
+                                 real_img_per_s=0.0, params_G=params_G, params_D=params_D, history=history,
+                                 device=str(device), resumed_from_step=resumed_from, status="interrupted")
+            t0 = time.perf_counter()
+            terms: dict[str, float] = {}
+            # ---- discriminator: n_critic steps
+            for k in range(cfg.n_critic):
+                gen = _step_generator(cfg.seed, step, k)
+                real, _ = batch_at(data, step * cfg.n_critic + k, cfg.batch_size, cfg.seed)
+                real = real.to(device, non_blocking=True)
+                z = torch.randn(cfg.batch_size, cfg.z_dim, generator=gen).to(device)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    with torch.no_grad():
+                        fake = G(z)
+                    loss_d, terms = loss.d_loss(D, real, fake.float(), gen, gp_lambda=cfg.gp_lambda)
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                gn_d = _grad_norm(D)
+                if not (math.isfinite(loss_d.item()) and math.isfinite(gn_d)):
+                    raise _diverged("discriminator", step, loss_d.item(), gn_d, run_dir)
+                opt_d.step()
+            # ---- generator
+            gen = _step_generator(cfg.seed, step, 63)
+            z = torch.randn(cfg.batch_size, cfg.z_dim, generator=gen).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss_g = loss.g_loss(D, G(z))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            gn_g = _grad_norm(G)
+            if not (math.isfinite(loss_g.item()) and math.isfinite(gn_g)):
+                raise _diverged("generator", step, loss_g.item(), gn_g, run_dir)
+            opt_g.step()
+            cur_nimg += cfg.batch_size
+            if G_ema is not G:
+                ema_update(G_ema, G, batch_size=cfg.batch_size, cur_nimg=cur_nimg, ema_kimg=cfg.ema_kimg,
+                           rampup=cfg.ema_rampup)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            train_seconds += time.perf_counter() - t0
+            step += 1
+            if bar is not None:
+                bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                log({"kind": "loss", "step": step, "loss_d": round(loss_d.item(), 6), "loss_g": round(loss_g.item(), 6),
+                     "grad_norm_d": round(gn_d, 6), "grad_norm_g": round(gn_g, 6),
+                     **{k: round(v, 6) for k, v in terms.items()}})
+            if evaluator is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps):
+                evaluate(step)
+            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                checkpoint(step)
+    finally:
+        log_f.close()
+        if bar is not None:
+            bar.close()
+
+    rec = RunRecord(config=cfg.to_dict(), config_key=key, run_dir=str(run_dir), steps=step,
+                    train_seconds=train_seconds, sec_per_iter=train_seconds / max(step, 1),
+                    real_img_per_s=step * cfg.batch_size * cfg.n_critic / max(train_seconds, 1e-9),
+                    params_G=params_G, params_D=params_D, history=history,
+                    final={k: v for k, v in (history[-1] if history else {}).items() if k != "kind"},
+                    device=str(device), resumed_from_step=resumed_from)
+    atomic_write_json(record_path, rec.to_dict())
+    return rec
+
+
+def _diverged(who: str, step: int, loss: float, grad_norm: float, run_dir: Path) -> TrainingDiverged:
+    last = run_dir / STATE_FILE
+    where = f"last good checkpoint kept at {last}" if last.is_file() else "no checkpoint was written before it"
+    return TrainingDiverged(f"training diverged at iteration {step}: {who} loss={loss} grad_norm={grad_norm} "
+                            f"(non-finite); {where}. Lower the learning rate or change the loss.")
+
+
+def load_record(run_dir: str | Path) -> RunRecord:
+    path = Path(run_dir) / RECORD_FILE
+    if not path.is_file():
+        raise IntegrityError(f"no {RECORD_FILE} in {run_dir}: the run has not completed")
+    return RunRecord(**json.loads(path.read_text()))

@@ -1,0 +1,142 @@
+"""Every registry entry builds and runs at tiny width (mimicry style); model options and errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pgan_core import registry
+from pgan_core.errors import ConfigError
+from pgan_core.layers.perturbation import PerturbationLayer
+from pgan_core.methods import D_MASK_SEED
+from pgan_core.models import DCGANDiscriminator, DCGANGenerator, PerturbativeDiscriminator, PerturbativeGenerator
+
+NAMES = ["dcgan", "dcgan-pert-g", "dcgan-pert-gd", "pgan-g", "pgan-gd", "pgan-g-nonoise", "pgan-gd-nonoise",
+         "pgan-g-lcg", "pgan-g-mt"]
+B, Z, WIDTH = 2, 16, 4
+
+
+def pls(module: torch.nn.Module) -> list[PerturbationLayer]:
+    return [m for m in module.modules() if isinstance(m, PerturbationLayer)]
+
+
+def test_registry_names_and_specs():
+    assert registry.method_names() == sorted(NAMES)
+    for name in NAMES:
+        spec = registry.get_method(name)
+        assert spec.loss == "ns" and spec.paper and spec.description
+        assert spec.train_defaults == dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999))
+
+
+def test_unknown_method_lists_known_names():
+    with pytest.raises(ConfigError) as info:
+        registry.get_method("pgan-x")
+    assert "'method'" in str(info.value)
+    for name in NAMES:
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("img_channels", [1, 3])
+def test_build_shapes_and_backward(name, img_channels):
+    torch.manual_seed(0)
+    G, D = registry.build_models(name, img_channels=img_channels, img_res=32, z_dim=Z, width=WIDTH)
+    assert G.z_dim == Z
+    fake = G(torch.randn(B, Z))
+    assert fake.shape == (B, img_channels, 32, 32)
+    assert fake.abs().max() <= 1
+    logits = D(fake)
+    assert logits.shape == (B,)
+    logits.mean().backward()
+    assert all(p.grad is not None for p in G.parameters())
+    assert all(p.grad is not None for p in D.parameters())
+
+
+def test_method_variants_configure_layers():
+    def build(name):
+        return registry.build_models(name, img_channels=3, z_dim=Z, width=WIDTH)
+
+    G, D = build("pgan-g")
+    assert {(l.level, l.mask_source) for l in pls(G)} == {(0.1, "stored_uniform")} and not pls(D)
+    G, D = build("pgan-gd-nonoise")
+    assert {l.level for l in pls(G) + pls(D)} == {0.0}
+    assert min(l.seed for l in pls(D)) == D_MASK_SEED
+    assert {l.mask_source for l in pls(build("pgan-g-lcg")[0])} == {"lcg"}
+    assert {l.mask_source for l in pls(build("pgan-g-mt")[0])} == {"seeded_uniform"}
+    G, D = build("dcgan")
+    assert not pls(G) and not pls(D)
+    G, D = build("dcgan-pert-gd")
+    assert len(pls(G)) == 4 and len(pls(D)) == 2
+    assert isinstance(D.stem[0], torch.nn.Conv2d)          # real first conv
+    assert pls(G)[-1].bn is None                           # last G layer feeds tanh directly
+
+
+def test_width_semantics():
+    assert DCGANGenerator(3, width=WIDTH, z_dim=Z).stem[0].out_channels == 8 * WIDTH
+    assert PerturbativeGenerator(3, width=WIDTH, z_dim=Z).fc.out_features == 8 * WIDTH * 16
+    assert PerturbativeDiscriminator(3, width=WIDTH).fc.in_features == 4 * WIDTH
+
+
+def test_perturbative_generator_seeds_follow_authors_layout():
+    G = PerturbativeGenerator(3, z_dim=Z, width=WIDTH, mask_seed=100)
+    assert [l.seed for l in pls(G)] == [100, 101, 110, 120, 121, 130, 140, 141, 150, 160, 161, 170]
+    assert [l.spatial for l in pls(G)][::3] == [(4, 4), (8, 8), (16, 16), (32, 32)]
+    D = PerturbativeDiscriminator(3, width=WIDTH, mask_seed=7)
+    assert [l.seed for l in pls(D)] == [7, 8, 17, 18, 27, 28]
+
+
+def test_discriminator_activation_option():
+    assert {l.act for l in pls(PerturbativeDiscriminator(3, width=WIDTH))} == {"lrelu"}
+    assert {l.act for l in pls(PerturbativeDiscriminator(3, width=WIDTH, act="relu"))} == {"relu"}
+    D = DCGANDiscriminator(3, width=WIDTH, conv="perturb", act="lrelu")
+    assert {l.act for l in pls(D)} == {"lrelu"}
+
+
+def test_dcgan_weights_init():
+    torch.manual_seed(0)
+    G = DCGANGenerator(3, z_dim=64, width=16)
+    w = G.up1[0].weight
+    assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
+    bn = G.stem[1].weight
+    assert abs(bn.mean().item() - 1.0) < 0.01 and (G.stem[1].bias == 0).all()
+
+
+def test_lcg_generator_state_dict_round_trip_is_exact():
+    torch.manual_seed(0)
+    G1, _ = registry.build_models("pgan-g-lcg", img_channels=3, z_dim=Z, width=WIDTH)
+    sd = G1.state_dict()
+    assert not any(k.endswith("noise") for k in sd)         # masks regenerate, not stored
+    torch.manual_seed(1)
+    G2, _ = registry.build_models("pgan-g-lcg", img_channels=3, z_dim=Z, width=WIDTH)
+    G2.load_state_dict(sd)
+    G1.eval(), G2.eval()
+    z = torch.randn(3, Z)
+    with torch.no_grad():
+        assert torch.equal(G1(z), G2(z))
+
+
+def test_stored_masks_are_in_state_dict():
+    G, _ = registry.build_models("pgan-g", img_channels=3, z_dim=Z, width=WIDTH)
+    assert sum(k.endswith("noise") for k in G.state_dict()) == len(pls(G)) == 12
+
+
+@pytest.mark.parametrize("build, kwargs, name", [
+    (DCGANGenerator, dict(img_res=64), "img_res"),
+    (DCGANDiscriminator, dict(img_res=28), "img_res"),
+    (PerturbativeGenerator, dict(img_res=64), "img_res"),
+    (PerturbativeDiscriminator, dict(img_res=64), "img_res"),
+    (DCGANGenerator, dict(conv="deconv"), "conv"),
+    (DCGANGenerator, dict(conv="conv", level=0.1), "level"),
+    (DCGANDiscriminator, dict(conv="perturb", noise=0.1), "noise"),
+    (DCGANGenerator, dict(width=0), "width"),
+    (PerturbativeGenerator, dict(z_dim=0), "z_dim"),
+    (PerturbativeGenerator, dict(mask_source="mt"), "mask_source"),
+    (PerturbativeGenerator, dict(mask_seed=-1), "mask_seed"),
+    (PerturbativeDiscriminator, dict(level=-1.0), "level"),
+    (PerturbativeDiscriminator, dict(act="tanh"), "act"),
+    (DCGANGenerator, dict(img_channels=0), "img_channels"),
+])
+def test_bad_model_arguments(build, kwargs, name):
+    args = dict(img_channels=3, width=WIDTH)
+    args.update(kwargs)
+    with pytest.raises(ConfigError, match=f"'{name}'"):
+        build(**args)

@@ -1,0 +1,60 @@
+"""RunConfig validation: every bad parameter gives a one-line ConfigError naming it."""
+from __future__ import annotations
+
+import pytest
+
+from pgan_core.config import PROFILES, RunConfig, get_profile
+from pgan_core.errors import ConfigError
+from pgan_core.experiments import base_config, run_grid
+
+BAD = [
+    ("method", "nope"), ("dataset", "imagenet"), ("data_fraction", 0.0), ("data_fraction", 1.5),
+    ("max_images", 0), ("seed", -1), ("seed", 1.5), ("width", 0), ("z_dim", -3), ("noise_level", -0.1),
+    ("loss", "l2"), ("lr_g", 0.0), ("lr_d", -1e-4), ("betas_g", (0.5,)), ("betas_d", (0.5, 1.0)),
+    ("n_critic", 0), ("batch_size", 0), ("batch_size", 2.5), ("steps", 0), ("steps", "10"),
+    ("ema_kimg", -1.0), ("eval_every", -1), ("eval_protocols", ("fid_domain",)), ("eval_protocols", "fid5k_domain"),
+    ("ckpt_every", 0), ("domain_quality", "best"), ("device", "tpu"), ("amp", "yes"),
+]
+
+
+@pytest.mark.parametrize("name,value", BAD)
+def test_bad_parameter_names_itself(name, value):
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_params({name: value})
+    msg = str(e.value)
+    assert name in msg and "allowed" in msg and "\n" not in msg
+
+
+def test_unknown_parameter():
+    with pytest.raises(ConfigError, match="'stepz'.*unknown"):
+        RunConfig.from_params({"stepz": 3})
+
+
+def test_unknown_profile():
+    with pytest.raises(ConfigError, match="PROFILE"):
+        get_profile("huge")
+
+
+def test_profiles_validate():
+    for name in PROFILES:
+        assert base_config(name).steps > 0
+
+
+def test_resolved_fills_paper_defaults_and_key_is_stable():
+    c = RunConfig(method="pgan-g").resolved()
+    assert c.loss == "ns" and c.lr_g == 2e-4 and c.betas_g == (0.5, 0.999)
+    assert RunConfig(method="pgan-g").key() == RunConfig.from_params({"method": "pgan-g"}).key()
+    assert RunConfig(method="pgan-g", seed=1).key() != RunConfig(method="pgan-g").key()
+
+
+@pytest.mark.parametrize("kw,name", [
+    (dict(methods=["dcgan", "bogus"]), "METHODS"), (dict(methods="dcgan"), "METHODS"),
+    (dict(datasets=["svhn"]), "DATASETS"), (dict(seeds=[0, 0]), "SEEDS"), (dict(seeds=[-1]), "SEEDS"),
+    (dict(profile="fast"), "PROFILE"), (dict(overrides={"steps": -5}), "steps"),
+])
+def test_grid_rejects_bad_input_before_training(tmp_path, kw, name):
+    args = dict(notebook="t", profile="smoke", methods=["dcgan"], datasets=["synthetic"], seeds=[0], runs_dir=tmp_path)
+    args.update(kw)
+    with pytest.raises(ConfigError, match=name):
+        run_grid(**args)
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,55 @@
+"""The papermill runner: failure isolation, summary, exit code, skipping complete notebooks."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from pgan_core import reproduce
+
+
+def _nb(path, source):
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('PROFILE = "smoke"\nWRITE_RESULTS = False\nPROGRESS = True')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_failing_notebook_does_not_stop_others(tmp_path, monkeypatch, capsys):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _nb(nbdir / "01_ok.ipynb", "x = 1")
+    _nb(nbdir / "02_bad.ipynb", "raise RuntimeError('boom in cell')")
+    _nb(nbdir / "03_ok.ipynb", "y = 2")
+    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nbdir)
+    rc = reproduce.main(["--profile", "smoke", "--results", str(tmp_path / "res")])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "02_bad" in out and "FAILED" in out and "boom in cell" in out
+    assert (tmp_path / "res" / "01_ok" / "executed.ipynb").is_file()
+    assert (tmp_path / "res" / "03_ok" / "executed.ipynb").is_file()
+    assert not (tmp_path / "res" / "02_bad" / "executed.ipynb").exists()
+    assert not [p for p in (tmp_path / "res").rglob("*.ipynb") if p.name.startswith(".")]   # no half-written copies
+
+
+def test_complete_notebooks_are_skipped(tmp_path, monkeypatch, capsys):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _nb(nbdir / "01_ok.ipynb", "x = 1")
+    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nbdir)
+    res = tmp_path / "res"
+    (res / "01_ok").mkdir(parents=True)
+    (res / "01_ok" / "executed.ipynb").write_text("{}")
+    (res / "01_ok" / "provenance.json").write_text(json.dumps({"profile": "smoke"}))
+    assert reproduce.main(["--profile", "smoke", "--results", str(res)]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_bad_arguments(tmp_path, capsys):
+    assert reproduce.main(["--profile", "huge", "--results", str(tmp_path)]) == 2
+    assert "--profile" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--notebooks"):
+        reproduce.main(["--profile", "smoke", "--notebooks", "99", "--results", str(tmp_path)])
