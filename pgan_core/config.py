@@ -109,7 +109,10 @@ class RunConfig:
         from .metrics.evaluate import parse_protocol
 
         for key in self.eval_protocols:
-            parse_protocol(key)
+            try:
+                parse_protocol(key)
+            except ConfigError as e:
+                raise ConfigError(f"parameter 'eval_protocols': {e}") from None
         object.__setattr__(self, "eval_protocols", tuple(self.eval_protocols))
 
     # ------------------------------------------------------------ derived

@@ -41,6 +41,7 @@ from .sampling import generate
 
 LOG_FILE = "log.jsonl"
 RECORD_FILE = "record.json"
+D_GRAD_ALARM = 1e4          # a discriminator gradient norm above this is logged and reported as exploding
 
 
 @dataclass
@@ -60,6 +61,7 @@ class RunRecord:
     device: str = "cpu"
     resumed_from_step: int | None = None
     status: str = "complete"
+    alarms: list[dict[str, Any]] = field(default_factory=list)   # e.g. exploding D gradients (first step, count, max)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -171,6 +173,10 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
     elif log_path.exists():
         log_path.unlink()
     history = [e for e in _read_log(log_path) if e.get("kind") == "metric"]
+    explode = {"kind": "d_grad_explosion", "threshold": D_GRAD_ALARM, "first_step": None, "count": 0, "max": 0.0}
+    for e in _read_log(log_path):
+        if e.get("kind") == "alarm":
+            explode.update({k: e[k] for k in ("first_step", "count", "max")})
 
     params_G, params_D = count_params(G), count_params(D)
     log_f = open(log_path, "a")
@@ -228,6 +234,13 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                 if not (math.isfinite(loss_d.item()) and math.isfinite(gn_d)):
                     raise _diverged("discriminator", step, loss_d.item(), gn_d, run_dir)
                 opt_d.step()
+                if gn_d > D_GRAD_ALARM:                       # exploding D: report, do not hide
+                    explode["first_step"] = step if explode["first_step"] is None else explode["first_step"]
+                    explode["count"] += 1
+                    explode["max"] = max(explode["max"], gn_d)
+                    if explode["count"] == 1 or step % cfg.log_every == 0:
+                        log({"kind": "alarm", "step": step, "alarm": "d_grad_explosion", "grad_norm_d": gn_d,
+                             **{k: explode[k] for k in ("first_step", "count", "max")}})
             # ---- generator
             gen = _step_generator(cfg.seed, step, 63)
             z = torch.randn(cfg.batch_size, cfg.z_dim, generator=gen).to(device)
@@ -267,7 +280,13 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                     real_img_per_s=step * cfg.batch_size * cfg.n_critic / max(train_seconds, 1e-9),
                     params_G=params_G, params_D=params_D, history=history,
                     final={k: v for k, v in (history[-1] if history else {}).items() if k != "kind"},
-                    device=str(device), resumed_from_step=resumed_from)
+                    device=str(device), resumed_from_step=resumed_from,
+                    alarms=[explode] if explode["count"] else [])
+    if explode["count"]:
+        import warnings
+
+        warnings.warn(f"{cfg.run_name()}: discriminator gradient norm exceeded {D_GRAD_ALARM:g} in {explode['count']} "
+                      f"steps (first at iteration {explode['first_step']}, max {explode['max']:.3g})", RuntimeWarning)
     atomic_write_json(record_path, rec.to_dict())
     return rec
 

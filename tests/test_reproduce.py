@@ -53,3 +53,17 @@ def test_bad_arguments(tmp_path, capsys):
     assert "--profile" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--notebooks"):
         reproduce.main(["--profile", "smoke", "--notebooks", "99", "--results", str(tmp_path)])
+
+
+def test_incomplete_notebook_is_redone(tmp_path, monkeypatch, capsys):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _nb(nbdir / "01_ok.ipynb", "x = 1")
+    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nbdir)
+    res = tmp_path / "res"
+    (res / "01_ok").mkdir(parents=True)
+    (res / "01_ok" / "provenance.json").write_text(json.dumps({"profile": "smoke"}))   # interrupted: no executed copy
+    assert reproduce.main(["--profile", "smoke", "--results", str(res)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped" not in out and "ok" in out
+    assert (res / "01_ok" / "executed.ipynb").is_file()

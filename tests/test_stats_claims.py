@@ -30,10 +30,13 @@ def test_welch_and_verdicts():
 
 
 def test_claim_rows():
-    df = pd.DataFrame({"method": ["a"] * 3 + ["b"] * 3, "dataset": "x", "fid": [10, 11, 12, 20, 21, 22]})
+    df = pd.DataFrame({"method": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "dataset": "x",
+                       "fid": [10, 11, 12, 20, 21, 22, 10.9, 11.0, 11.1]})
     assert claims.compare(df, claim="c", metric="fid", method="a", baseline="b", dataset="x", better="lower")["verdict"] == "reproduced"
     assert claims.compare(df, claim="c", metric="fid", method="b", baseline="a", dataset="x", better="lower")["verdict"] == "not reproduced"
-    assert claims.equivalent(df, claim="c", metric="fid", method="a", baseline="a", dataset="x")["verdict"] == "reproduced"
+    assert claims.equivalent(df, claim="c", metric="fid", method="c", baseline="a", dataset="x")["verdict"] == "inconclusive"  # CI wider than 10%
+    tight = pd.DataFrame({"method": ["a"] * 3 + ["c"] * 3, "dataset": "x", "fid": [10.95, 11.0, 11.05, 10.9, 11.0, 11.1]})
+    assert claims.equivalent(tight, claim="c", metric="fid", method="c", baseline="a", dataset="x")["verdict"] == "reproduced"
     assert claims.equivalent(df, claim="c", metric="fid", method="b", baseline="a", dataset="x")["verdict"] == "not reproduced"
     assert claims.compare(df, claim="c", metric="fid", method="zz", baseline="a", dataset="x", better="lower")["ours"] == "not measured"
     assert claims.exact(claim="p", dataset="all", metric="n", method="a", baseline="b", ours=1, base=2, better="lower")["verdict"] == "reproduced"

@@ -99,3 +99,14 @@ def test_batch_larger_than_data_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="batch_size"):
         train(cfg(method="dcgan", max_images=4, batch_size=8, eval_protocols=()), tmp_path, progress=False)
     assert not (tmp_path / "state.pt").exists()
+
+
+def test_exploding_discriminator_is_reported(tmp_path, monkeypatch):
+    import pgan_core.training as tr
+
+    monkeypatch.setattr(tr, "D_GRAD_ALARM", 0.0)                              # every D step counts as exploding
+    with pytest.warns(RuntimeWarning, match="discriminator gradient norm exceeded"):
+        rec = train(cfg(method="dcgan", steps=3, eval_protocols=()), tmp_path, progress=False)
+    assert rec.alarms and rec.alarms[0]["count"] == 3 and rec.alarms[0]["first_step"] == 0
+    alarms = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines() if '"alarm"' in l]
+    assert alarms and alarms[0]["alarm"] == "d_grad_explosion"

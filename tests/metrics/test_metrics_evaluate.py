@@ -1,6 +1,7 @@
 """Protocol keys and the Evaluator (fake dataset, tiny smoke domain extractor, cached reference stats)."""
 from __future__ import annotations
 
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +15,15 @@ from pgan_core.metrics.evaluate import Protocol
 TINY = {"epochs": None, "n_train": 256, "steps": 12, "augment": {}, "batch_size": 32}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks: one thread is as fast, and far faster when the 2 cores are shared (no OpenMP spin)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def fake_imageset(split: str, n: int = 256, **_):
     """Two classes of 3-channel 32x32 images (dark / bright blobs + noise), fixed per split."""
     g = torch.Generator().manual_seed(0 if split == "train" else 1)
@@ -23,8 +33,20 @@ def fake_imageset(split: str, n: int = 256, **_):
     return SimpleNamespace(images=images, labels=labels.long(), name="fake", split=split, num_classes=2, channels=3)
 
 
+@pytest.fixture(scope="module")
+def trained_cache(tmp_path_factory):
+    """Train the tiny 'fake' smoke extractor once per module; tests copy it into their own cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(domain_mod, "_load_dataset", lambda name, split, **kw: fake_imageset(split, **kw))
+    mp.setitem(domain_mod.QUALITY_PRESETS, "smoke", TINY)
+    root = tmp_path_factory.mktemp("shared-cache")
+    domain_mod.load_domain_extractor("fake", quality="smoke", cache_dir=root)
+    mp.undo()
+    return root
+
+
 @pytest.fixture
-def calls(monkeypatch):
+def calls(monkeypatch, tmp_path, trained_cache):
     log = []
 
     def loader(name, split, **kwargs):
@@ -34,6 +56,7 @@ def calls(monkeypatch):
     monkeypatch.setattr(domain_mod, "_load_dataset", loader)
     monkeypatch.setitem(domain_mod.QUALITY_PRESETS, "smoke", TINY)
     monkeypatch.delenv("PGAN_INCEPTION_WEIGHTS", raising=False)
+    shutil.copytree(trained_cache / "extractors", tmp_path / "extractors")
     return log
 
 
