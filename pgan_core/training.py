@@ -37,6 +37,7 @@ from .io import atomic_write_json, atomic_write_text, runs_root
 from .losses import get_loss
 from .params import count_params
 from .registry import build_models, get_method
+from .results import git_commit
 from .sampling import generate
 
 LOG_FILE = "log.jsonl"
@@ -62,6 +63,7 @@ class RunRecord:
     resumed_from_step: int | None = None
     status: str = "complete"
     alarms: list[dict[str, Any]] = field(default_factory=list)   # e.g. exploding D gradients (first step, count, max)
+    code: dict[str, Any] = field(default_factory=dict)           # git commit (and dirty flag) the run finished at
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -281,7 +283,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                     params_G=params_G, params_D=params_D, history=history,
                     final={k: v for k, v in (history[-1] if history else {}).items() if k != "kind"},
                     device=str(device), resumed_from_step=resumed_from,
-                    alarms=[explode] if explode["count"] else [])
+                    alarms=[explode] if explode["count"] else [], code=git_commit())
     if explode["count"]:
         import warnings
 
