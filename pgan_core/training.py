@@ -230,12 +230,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                     with torch.no_grad():
                         fake = G(z)
                     loss_d, terms = loss.d_loss(D, real, fake.float(), gen, gp_lambda=cfg.gp_lambda)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                gn_d = _grad_norm(D)
-                if not (math.isfinite(loss_d.item()) and math.isfinite(gn_d)):
-                    raise _diverged("discriminator", step, loss_d.item(), gn_d, run_dir)
-                opt_d.step()
+                gn_d = _update(loss_d, opt_d, D, "discriminator", step, run_dir)
                 if gn_d > D_GRAD_ALARM:                       # exploding D: report, do not hide
                     explode["first_step"] = step if explode["first_step"] is None else explode["first_step"]
                     explode["count"] += 1
@@ -248,12 +243,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
             z = torch.randn(cfg.batch_size, cfg.z_dim, generator=gen).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss_g = loss.g_loss(D, G(z))
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            gn_g = _grad_norm(G)
-            if not (math.isfinite(loss_g.item()) and math.isfinite(gn_g)):
-                raise _diverged("generator", step, loss_g.item(), gn_g, run_dir)
-            opt_g.step()
+            gn_g = _update(loss_g, opt_g, G, "generator", step, run_dir)
             cur_nimg += cfg.batch_size
             if G_ema is not G:
                 ema_update(G_ema, G, batch_size=cfg.batch_size, cur_nimg=cur_nimg, ema_kimg=cfg.ema_kimg,
@@ -291,6 +281,19 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                       f"steps (first at iteration {explode['first_step']}, max {explode['max']:.3g})", RuntimeWarning)
     atomic_write_json(record_path, rec.to_dict())
     return rec
+
+
+def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, module: nn.Module, who: str, step: int,
+            run_dir: Path) -> float:
+    """Backward, check loss and gradient norm are finite (else stop, keeping the last checkpoint), step.
+    Returns the gradient norm."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gn = _grad_norm(module)
+    if not (math.isfinite(loss.item()) and math.isfinite(gn)):
+        raise _diverged(who, step, loss.item(), gn, run_dir)
+    opt.step()
+    return gn
 
 
 def _diverged(who: str, step: int, loss: float, grad_norm: float, run_dir: Path) -> TrainingDiverged:

@@ -15,14 +15,6 @@ from pgan_core.metrics.evaluate import Protocol
 TINY = {"epochs": None, "n_train": 256, "steps": 12, "augment": {}, "batch_size": 32}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: one thread is as fast, and far faster when the 2 cores are shared (no OpenMP spin)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def fake_imageset(split: str, n: int = 256, **_):
     """Two classes of 3-channel 32x32 images (dark / bright blobs + noise), fixed per split."""

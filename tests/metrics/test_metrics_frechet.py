@@ -11,14 +11,6 @@ from pgan_core.metrics import feature_stats, fid_from_stats
 from pgan_core.metrics.frechet import fid_from_features, trace_sqrt_product
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small linear algebra / few images: one thread avoids OpenMP spin when the 2 cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def ttur_fid(mu1, s1, mu2, s2, eps=1e-6):
     """bioinf-jku/TTUR fid.calculate_frechet_distance (scipy sqrtm), the reference formula."""

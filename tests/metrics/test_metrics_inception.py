@@ -12,14 +12,6 @@ from pgan_core.metrics import InceptionFeatures, inception_logits_available, inc
 from pgan_core.metrics.inception import INCEPTION_FID_BYTES, INCEPTION_FID_SHA256, TorchFidelityInception
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small linear algebra / few images: one thread avoids OpenMP spin when the 2 cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _real_path():
     try:

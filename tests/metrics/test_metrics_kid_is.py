@@ -13,14 +13,6 @@ from pgan_core.metrics import inception_score, kid
 from pgan_core.metrics.kid import mmd2_unbiased, polynomial_kernel
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small linear algebra / few images: one thread avoids OpenMP spin when the 2 cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def gauss(n, d, seed, shift=0.0):
     return np.random.default_rng(seed).standard_normal((n, d)) + shift
