@@ -199,7 +199,8 @@ PROFILES: dict[str, Profile] = {
         grid_images=64),
     "paper": Profile(
         name="paper", seeds=(0, 1, 2),
-        run=dict(steps=100_000, batch_size=64, width=128, eval_every=5000, ckpt_every=5000, log_every=100,
+        # 200 epochs of CIFAR-10 at batch 64 (the Perturbative GAN train scripts: papers.md 1.5)
+        run=dict(steps=156_250, batch_size=64, width=128, eval_every=5000, ckpt_every=5000, log_every=100,
                  eval_protocols=("fid5k_domain", "fid10k_inception"), domain_quality="full"),
         final_protocols=("fid10k_domain", "kid10k_domain", "is10k_domain"),
         inception_protocols=("fid50k_inception", "kid50k_inception", "is50k_inception"),
