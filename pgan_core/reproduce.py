@@ -63,7 +63,8 @@ def run_one(nb: str, profile: str, results_root: Path, *, timeout: int | None, e
     os.close(fd)
     try:
         pm.execute_notebook(str(NOTEBOOK_DIR / f"{nb}.ipynb"), tmp, cwd=str(NOTEBOOK_DIR), kernel_name="python3",
-                            parameters={"PROFILE": profile, "WRITE_RESULTS": True, "PROGRESS": False, **(extra or {})},
+                            parameters={"PROFILE": profile, "WRITE_RESULTS": True, "PROGRESS": False,
+                                        "RESULTS_ROOT": str(results_root), **(extra or {})},
                             progress_bar=False, execution_timeout=timeout, log_output=False)
         os.replace(tmp, out_dir / "executed.ipynb")
     finally:
@@ -78,13 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notebooks", nargs="*", default=None, help="names or 2-digit prefixes (default: all)")
     ap.add_argument("--force", action="store_true", help="re-run notebooks whose results are already complete")
     ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
-    ap.add_argument("--results", default=str(REPO_ROOT / "results"), help="results folder")
+    ap.add_argument("--results", default=None,
+                    help="results folder (default: results/ for cpu and paper; scratch/reproduce/ for smoke, so a "
+                         "smoke run never replaces real results)")
     args = ap.parse_args(argv)
     profile = auto_profile() if args.profile == "auto" else args.profile
     if profile not in PROFILE_NAMES:
         print(f"error: parameter '--profile': got {args.profile!r}; allowed: auto, {', '.join(PROFILE_NAMES)}", file=sys.stderr)
         return 2
-    results_root = Path(args.results)
+    results_root = Path(args.results) if args.results else (
+        REPO_ROOT / "scratch" / "reproduce" if profile == "smoke" else REPO_ROOT / "results")
     notebooks = select(args.notebooks)
     print(f"profile {profile}: {len(notebooks)} notebook(s) -> {results_root}")
     rows = []

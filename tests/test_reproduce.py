@@ -11,7 +11,7 @@ from pgan_core import reproduce
 
 def _nb(path, source):
     nb = nbformat.v4.new_notebook()
-    p = nbformat.v4.new_code_cell('PROFILE = "smoke"\nWRITE_RESULTS = False\nPROGRESS = True')
+    p = nbformat.v4.new_code_cell('PROFILE = "smoke"\nWRITE_RESULTS = False\nPROGRESS = True\nRESULTS_ROOT = None')
     p.metadata["tags"] = ["parameters"]
     nb.cells = [p, nbformat.v4.new_code_cell(source)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -67,3 +67,14 @@ def test_incomplete_notebook_is_redone(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "skipped" not in out and "ok" in out
     assert (res / "01_ok" / "executed.ipynb").is_file()
+
+
+def test_smoke_reproduction_never_writes_results(tmp_path, monkeypatch, capsys):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _nb(nbdir / "01_ok.ipynb", "import pathlib; pathlib.Path(RESULTS_ROOT, '01_ok', 'marker.txt').write_text(PROFILE)")
+    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nbdir)
+    monkeypatch.setattr(reproduce, "REPO_ROOT", tmp_path)
+    assert reproduce.main(["--profile", "smoke"]) == 0
+    assert (tmp_path / "scratch" / "reproduce" / "01_ok" / "marker.txt").read_text() == "smoke"
+    assert not (tmp_path / "results").exists()
