@@ -59,18 +59,14 @@ def load_snapshot_generator(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild G_ema from a snapshot file; returns (G_ema in eval mode, config dict)."""
     from .config import RunConfig
     from .data import dataset_channels
-    from .registry import build_models
+    from .registry import build_models, builder_overrides
 
     snap = load_checkpoint(Path(path), expect_format="pgan-snapshot-1")
     cfg = RunConfig.from_params(snap["config"])
     G, _ = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.z_dim, width=cfg.width,
-                        g_overrides=_level_override(cfg), d_overrides=_level_override(cfg))
+                        g_overrides=builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level)[0])
     try:
         G.load_state_dict(snap["G_ema"])
     except RuntimeError as e:
         raise IntegrityError(f"snapshot {path} does not match method {cfg.method!r}: {e}") from e
     return G.eval(), snap["config"]
-
-
-def _level_override(cfg) -> dict:
-    return {} if cfg.noise_level is None else {"level": cfg.noise_level}

@@ -63,6 +63,24 @@ def build_models(name: str, *, img_channels: int, img_res: int = 32, z_dim: int 
     return G, D
 
 
+def builder_overrides(name: str, *, mask_seed: int, noise_level: float | None) -> tuple[dict, dict]:
+    """(g_overrides, d_overrides) forwarding a run's ``mask_seed`` and ``noise_level`` to the builders of
+    method ``name`` that accept them (conv-only builders get neither)."""
+    import inspect
+
+    spec = get_method(name)
+    out = []
+    for builder, kw in ((spec.build_G, spec.g_kwargs), (spec.build_D, spec.d_kwargs)):
+        params = inspect.signature(builder).parameters
+        o: dict[str, Any] = {}
+        if "mask_seed" in params or "mask_seed" in kw:
+            o["mask_seed"] = mask_seed
+        if noise_level is not None and ("level" in params or "level" in kw):
+            o["level"] = noise_level
+        out.append(o)
+    return out[0], out[1]
+
+
 def _ensure_loaded() -> None:
     """Import the modules that register methods (kept lazy to avoid import cycles)."""
     from . import methods  # noqa: F401  (registers entries on import)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
 import json
 import math
 import time
@@ -36,7 +35,7 @@ from .errors import ConfigError, IntegrityError, TrainingDiverged
 from .io import atomic_write_json, atomic_write_text, runs_root
 from .losses import get_loss
 from .params import count_params
-from .registry import build_models, get_method
+from .registry import build_models, builder_overrides
 from .results import git_commit
 from .sampling import generate
 
@@ -77,23 +76,8 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def model_overrides(cfg: RunConfig) -> tuple[dict, dict]:
-    """Forward noise_level / mask_seed to the builders of the method that accept them."""
-    spec = get_method(cfg.method)
-    out = []
-    for builder, kw in ((spec.build_G, spec.g_kwargs), (spec.build_D, spec.d_kwargs)):
-        params = inspect.signature(builder).parameters
-        o = {}
-        if "mask_seed" in params or "mask_seed" in kw:
-            o["mask_seed"] = cfg.mask_seed
-        if cfg.noise_level is not None and ("level" in params or "level" in kw):
-            o["level"] = cfg.noise_level
-        out.append(o)
-    return out[0], out[1]
-
-
 def build_run_models(cfg: RunConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
-    g_o, d_o = model_overrides(cfg)
+    g_o, d_o = builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level)
     torch.manual_seed(cfg.seed)                              # initial weights come from the seed
     G, D = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.z_dim,
                         width=cfg.width, g_overrides=g_o, d_overrides=d_o)
@@ -172,11 +156,13 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
         start, cur_nimg, train_seconds, resumed_from = st["step"], st["cur_nimg"], st["train_seconds"], st["step"]
         kept = [e for e in _read_log(log_path) if e.get("step", 0) <= start and e.get("kind") != "event"]
         atomic_write_text(log_path, "".join(json.dumps(e) + "\n" for e in kept))
-    elif log_path.exists():
-        log_path.unlink()
-    history = [e for e in _read_log(log_path) if e.get("kind") == "metric"]
+    else:
+        kept = []
+        if log_path.exists():
+            log_path.unlink()
+    history = [e for e in kept if e.get("kind") == "metric"]
     explode = {"kind": "d_grad_explosion", "threshold": D_GRAD_ALARM, "first_step": None, "count": 0, "max": 0.0}
-    for e in _read_log(log_path):
+    for e in kept:
         if e.get("kind") == "alarm":
             explode.update({k: e[k] for k in ("first_step", "count", "max")})
 

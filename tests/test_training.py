@@ -110,3 +110,16 @@ def test_exploding_discriminator_is_reported(tmp_path, monkeypatch):
     assert rec.alarms and rec.alarms[0]["count"] == 3 and rec.alarms[0]["first_step"] == 0
     alarms = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines() if '"alarm"' in l]
     assert alarms and alarms[0]["alarm"] == "d_grad_explosion"
+
+
+def test_snapshot_rebuilds_regenerated_masks_of_the_run(tmp_path):
+    """LCG masks are not stored: the snapshot must rebuild G with the run's mask_seed and noise level."""
+    c = cfg(method="pgan-g-lcg", mask_seed=7, noise_level=0.3, steps=2, eval_protocols=())
+    train(c, tmp_path, progress=False)
+    G, conf = load_snapshot_generator(tmp_path / "snapshot.pt")
+    st = torch.load(tmp_path / "state.pt", weights_only=True)
+    from pgan_core.training import build_run_models
+    G_ref, _ = build_run_models(c.resolved(), torch.device("cpu"))
+    G_ref.load_state_dict(st["G_ema"])
+    z = torch.randn(3, conf["z_dim"], generator=torch.Generator().manual_seed(0))
+    assert torch.equal(G(z), G_ref.eval()(z))
