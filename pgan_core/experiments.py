@@ -130,7 +130,6 @@ def final_metrics(rec: RunRecord, evaluator, protocols: Sequence[str], *, n_tag:
     G, cfg = load_snapshot_generator(Path(rec.run_dir) / "snapshot.pt")
     t0 = time.perf_counter()
     metrics = evaluator.evaluate(lambda n: generate(G, n, seed=cfg["eval_seed"] + 1))
-    metrics = {k: v for k, v in metrics.items()}
     atomic_write_json(path, {"config_key": rec.config_key, "protocols": list(protocols), "metrics": metrics,
                              "seconds": round(time.perf_counter() - t0, 2)})
     return metrics

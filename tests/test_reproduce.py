@@ -18,13 +18,18 @@ def _nb(path, source):
     nbformat.write(nb, path)
 
 
-def test_failing_notebook_does_not_stop_others(tmp_path, monkeypatch, capsys):
+def _notebooks(tmp_path, monkeypatch, **sources) -> None:
+    """Write one tiny notebook per ``name=source`` into tmp_path/notebooks and point the runner at it."""
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()
-    _nb(nbdir / "01_ok.ipynb", "x = 1")
-    _nb(nbdir / "02_bad.ipynb", "raise RuntimeError('boom in cell')")
-    _nb(nbdir / "03_ok.ipynb", "y = 2")
+    for name, source in sources.items():
+        _nb(nbdir / f"{name}.ipynb", source)
     monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nbdir)
+
+
+def test_failing_notebook_does_not_stop_others(tmp_path, monkeypatch, capsys):
+    _notebooks(tmp_path, monkeypatch, **{"01_ok": "x = 1", "02_bad": "raise RuntimeError('boom in cell')",
+                                         "03_ok": "y = 2"})
     rc = reproduce.main(["--profile", "smoke", "--results", str(tmp_path / "res")])
     out = capsys.readouterr().out
     assert rc == 1
@@ -36,10 +41,7 @@ def test_failing_notebook_does_not_stop_others(tmp_path, monkeypatch, capsys):
 
 
 def test_complete_notebooks_are_skipped(tmp_path, monkeypatch, capsys):
-    nbdir = tmp_path / "notebooks"
-    nbdir.mkdir()
-    _nb(nbdir / "01_ok.ipynb", "x = 1")
-    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nbdir)
+    _notebooks(tmp_path, monkeypatch, **{"01_ok": "x = 1"})
     res = tmp_path / "res"
     (res / "01_ok").mkdir(parents=True)
     (res / "01_ok" / "executed.ipynb").write_text("{}")
@@ -56,10 +58,7 @@ def test_bad_arguments(tmp_path, capsys):
 
 
 def test_incomplete_notebook_is_redone(tmp_path, monkeypatch, capsys):
-    nbdir = tmp_path / "notebooks"
-    nbdir.mkdir()
-    _nb(nbdir / "01_ok.ipynb", "x = 1")
-    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nbdir)
+    _notebooks(tmp_path, monkeypatch, **{"01_ok": "x = 1"})
     res = tmp_path / "res"
     (res / "01_ok").mkdir(parents=True)
     (res / "01_ok" / "provenance.json").write_text(json.dumps({"profile": "smoke"}))   # interrupted: no executed copy
@@ -70,10 +69,8 @@ def test_incomplete_notebook_is_redone(tmp_path, monkeypatch, capsys):
 
 
 def test_smoke_reproduction_never_writes_results(tmp_path, monkeypatch, capsys):
-    nbdir = tmp_path / "notebooks"
-    nbdir.mkdir()
-    _nb(nbdir / "01_ok.ipynb", "import pathlib; pathlib.Path(RESULTS_ROOT, '01_ok', 'marker.txt').write_text(PROFILE)")
-    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nbdir)
+    _notebooks(tmp_path, monkeypatch,
+               **{"01_ok": "import pathlib; pathlib.Path(RESULTS_ROOT, '01_ok', 'marker.txt').write_text(PROFILE)"})
     monkeypatch.setattr(reproduce, "REPO_ROOT", tmp_path)
     assert reproduce.main(["--profile", "smoke"]) == 0
     assert (tmp_path / "scratch" / "reproduce" / "01_ok" / "marker.txt").read_text() == "smoke"
