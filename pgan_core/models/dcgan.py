@@ -22,16 +22,36 @@ The widths 8w -> 4w -> 2w -> w are those of the Perturbative GAN generator (pape
 Upsample(x2, bilinear) -> PerturbationLayer(c_in, c_out) -> ReLU, and the output layer is a
 PerturbationLayer(w, C) without BN.
 
+``sastm='mul' | 'add' | 'max'`` (``conv='conv'`` only; Self-Sparse GAN, Qian et al.,
+arXiv:2101.10556): a :class:`~pgan_core.layers.sastm.SASTM` with that recombination rule and
+``sastm_reduction`` sits between every transposed convolution and its BN, the 3x3 output conv
+excepted (papers.md 3.3: "after every deconvolution layer", before BN)::
+
+    z (B, z_dim) -> ConvT 4x4 on 1x1 -> SASTM -> BN -> ReLU                (B, 8w, 4, 4)
+    -> ConvT 4x4 s2 -> SASTM -> BN -> ReLU                                 (B, 4w, 8, 8)
+    -> ConvT 4x4 s2 -> SASTM -> BN -> ReLU                                 (B, 2w, 16, 16)
+    -> ConvT 4x4 s2 -> SASTM -> BN -> ReLU                                 (B, w, 32, 32)
+    -> conv 3x3 -> tanh                                                    (B, C, 32, 32)
+
+The SASTM modules are re-initialised after ``weights_init`` (gate biases 1, see the layer), and
+the BN of each block moves from index 1 to index 2 of its ``nn.Sequential``. ``sastm=None`` (the
+default) builds exactly the plain generator above: same modules, same order, same weights per seed.
+
 Discriminator (``conv='conv'``)::
 
     x (B, C, 32, 32) -> conv 4x4 s2 -> LReLU 0.2                           (B, w, 16, 16)
-    -> conv 4x4 s2 -> BN -> LReLU                                          (B, 2w, 8, 8)
-    -> conv 4x4 s2 -> BN -> LReLU                                          (B, 4w, 4, 4)
+    -> conv 4x4 s2 -> [BN] -> LReLU                                        (B, 2w, 8, 8)
+    -> conv 4x4 s2 -> [BN] -> LReLU                                        (B, 4w, 4, 4)
     -> conv 4x4 valid -> flatten                                           (B,)
 
+``norm='bn'`` (default) keeps the two BNs; ``norm='none'`` removes them and nothing else (the
+convolutions stay bias-free, as the first one already is). A WGAN-GP critic must not use batch
+norm, since the gradient penalty is per sample and BN couples the samples of a batch (Gulrajani
+et al., *Improved Training of Wasserstein GANs*, arXiv:1704.00028, section 4).
+
 ``conv='perturb'``: the first conv stays a real convolution (PNN keeps a real first layer); the
-next two are PerturbationLayer (with BN) -> MaxPool2d(2) -> LReLU; then a Linear on the flattened
-(4w, 4, 4) map gives the logit.
+next two are PerturbationLayer (with BN when ``norm='bn'``, without when ``norm='none'``) ->
+MaxPool2d(2) -> LReLU; then a Linear on the flattened (4w, 4, 4) map gives the logit.
 
 Perturbation keyword arguments (``conv='perturb'`` only): ``level``, ``mask_source``, ``mask_seed``,
 ``fan_out`` and, for D, ``act`` (the activation inside the perturbation layers, default 'relu').
@@ -47,8 +67,11 @@ import torch.nn as nn
 
 from ..errors import ConfigError, bad_param, check_choice, check_positive
 from ..layers.perturbation import PerturbationLayer
+from ..layers.sastm import RECOMBINE_RULES, SASTM
 
 CONV_KINDS = ("conv", "perturb")
+D_NORMS = ("bn", "none")
+SASTM_REDUCTION = 4  # default reduction r of the SASTM channel gate
 IMG_RES = (32,)
 SEED_STRIDE = 10  # mask seed offset between consecutive perturbation layers (authors' code)
 _PERT_KEYS_G = ("level", "mask_source", "mask_seed", "fan_out")
@@ -93,20 +116,39 @@ def pert_options(conv: str, pert_kwargs: dict[str, Any], allowed: tuple[str, ...
     return opts
 
 
+def sastm_options(conv: str, sastm: str | None, sastm_reduction: int) -> None:
+    """Check the SASTM arguments: a recombination rule or None, conv='conv' only."""
+    check_positive("sastm_reduction", sastm_reduction, integer=True)
+    if sastm is None:
+        if sastm_reduction != SASTM_REDUCTION:
+            raise ConfigError("parameter 'sastm_reduction': only applies with sastm set (got sastm=None)")
+        return
+    check_choice("sastm", sastm, RECOMBINE_RULES)
+    if conv != "conv":
+        raise ConfigError(f"parameter 'sastm': only applies to conv='conv' (got conv={conv!r})")
+
+
 # ---------------------------------------------------------------- generator
 
 class DCGANGenerator(nn.Module):
     """DCGAN G, 32x32: (B, z_dim) -> (B, img_channels, 32, 32) in [-1, 1]."""
 
     def __init__(self, img_channels: int, img_res: int = 32, z_dim: int = 128, width: int = 64,
-                 conv: str = "conv", **pert_kwargs: Any) -> None:
+                 conv: str = "conv", *, sastm: str | None = None, sastm_reduction: int = SASTM_REDUCTION,
+                 **pert_kwargs: Any) -> None:
         super().__init__()
         check_arch(img_channels, img_res, width, z_dim)
         opts = pert_options(conv, pert_kwargs, _PERT_KEYS_G)
-        self.z_dim, self.conv = z_dim, conv
+        sastm_options(conv, sastm, sastm_reduction)
+        self.z_dim, self.conv, self.sastm = z_dim, conv, sastm
         w = width
+
+        def gate(c: int) -> list[nn.Module]:                                  # [SASTM] after a ConvT
+            return [] if sastm is None else [SASTM(c, sastm_reduction, sastm)]
+
         self.stem = nn.Sequential(                                             # z as (B, z_dim, 1, 1)
-            nn.ConvTranspose2d(z_dim, 8 * w, 4, 1, 0, bias=False), nn.BatchNorm2d(8 * w), nn.ReLU(True))
+            nn.ConvTranspose2d(z_dim, 8 * w, 4, 1, 0, bias=False), *gate(8 * w), nn.BatchNorm2d(8 * w),
+            nn.ReLU(True))
         chans = [(8 * w, 4 * w, 8), (4 * w, 2 * w, 16), (2 * w, w, 32), (w, img_channels, 32)]  # (c_in, c_out, res)
         blocks = []
         for i, (c_in, c_out, res) in enumerate(chans):
@@ -115,7 +157,7 @@ class DCGANGenerator(nn.Module):
                 layers: list[nn.Module] = ([nn.Conv2d(c_in, c_out, 3, 1, 1)] if last else
                                            [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)])
                 if not last:
-                    layers += [nn.BatchNorm2d(c_out), nn.ReLU(True)]
+                    layers += [*gate(c_out), nn.BatchNorm2d(c_out), nn.ReLU(True)]
             else:
                 layers = ([] if last else [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)]) + [
                           PerturbationLayer(c_in, c_out, (res, res), fan_out=opts["fan_out"], level=opts["level"],
@@ -126,6 +168,9 @@ class DCGANGenerator(nn.Module):
             blocks.append(nn.Sequential(*layers))
         self.up1, self.up2, self.up3, self.out = blocks
         self.apply(weights_init)
+        for m in self.modules():                                               # weights_init re-drew them
+            if isinstance(m, SASTM):
+                m.reset_parameters()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.stem(z.view(z.shape[0], self.z_dim, 1, 1))                    # (B, 8w, 4, 4)
@@ -141,25 +186,28 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """DCGAN D, 32x32: (B, img_channels, 32, 32) -> (B,) logits."""
 
-    def __init__(self, img_channels: int, img_res: int = 32, width: int = 64, conv: str = "conv",
-                 **pert_kwargs: Any) -> None:
+    def __init__(self, img_channels: int, img_res: int = 32, width: int = 64, conv: str = "conv", *,
+                 norm: str = "bn", **pert_kwargs: Any) -> None:
         super().__init__()
         check_arch(img_channels, img_res, width)
         opts = pert_options(conv, pert_kwargs, _PERT_KEYS_D)
-        self.conv = conv
+        check_choice("norm", norm, D_NORMS)
+        self.conv, self.norm = conv, norm
+        bn = norm == "bn"
         w = width
         self.stem = nn.Sequential(nn.Conv2d(img_channels, w, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True))
         if conv == "conv":
-            self.down1 = nn.Sequential(nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w),
-                                       nn.LeakyReLU(0.2, True))
-            self.down2 = nn.Sequential(nn.Conv2d(2 * w, 4 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * w),
-                                       nn.LeakyReLU(0.2, True))
+            def down(c_in: int, c_out: int) -> nn.Sequential:
+                return nn.Sequential(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),
+                                     *([nn.BatchNorm2d(c_out)] if bn else []), nn.LeakyReLU(0.2, True))
+            self.down1 = down(w, 2 * w)
+            self.down2 = down(2 * w, 4 * w)
             self.head = nn.Conv2d(4 * w, 1, 4, 1, 0, bias=False)
         else:
             def pl(c_in: int, c_out: int, res: int, i: int) -> PerturbationLayer:
                 return PerturbationLayer(c_in, c_out, (res, res), fan_out=opts["fan_out"], level=opts["level"],
                                          mask_source=opts["mask_source"], seed=opts["mask_seed"] + SEED_STRIDE * i,
-                                         act=opts["act"])
+                                         act=opts["act"], bn=bn)
             self.down1 = nn.Sequential(pl(w, 2 * w, 16, 0), nn.MaxPool2d(2), nn.LeakyReLU(0.2, True))
             self.down2 = nn.Sequential(pl(2 * w, 4 * w, 8, 1), nn.MaxPool2d(2), nn.LeakyReLU(0.2, True))
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 4 * 4, 1))
