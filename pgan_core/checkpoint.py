@@ -63,7 +63,7 @@ def load_snapshot_generator(path: str | Path) -> tuple[nn.Module, dict]:
 
     snap = load_checkpoint(Path(path), expect_format="pgan-snapshot-1")
     cfg = RunConfig.from_params(snap["config"])
-    G, _ = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.z_dim, width=cfg.width,
+    G, _ = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.input_dim, width=cfg.width,
                         g_overrides=builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level)[0])
     try:
         G.load_state_dict(snap["G_ema"])

@@ -24,6 +24,10 @@ PROFILE_NAMES = ("smoke", "cpu", "paper")
 LOSS_NAMES = ("ns", "hinge", "wgan-gp")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 DATASET_NAMES = ("mnist", "fashion-mnist", "cifar10", "synthetic")
+G_INPUT_NAMES = ("gaussian", "generator") + DATASET_NAMES   # generator inputs (Spider GAN: a dataset's images)
+# Fields added after the first release: left out of the run key while they hold these defaults, so run
+# folders trained before they existed keep their keys (and are reused, not retrained).
+KEY_OPTIONAL_DEFAULTS = {"g_input": "gaussian", "g_input_res": 10, "g_input_noise": 0.0, "g_input_snapshot": None}
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,20 @@ class RunConfig:
     z_dim: int = 128                      # latent size (the Perturbative GAN scripts use 128)
     noise_level: float | None = None      # override of the perturbation level, None = method's
     mask_seed: int = 0                    # base seed of the perturbation masks (layer i: +10 i)
+    # --- generator input (Spider GAN, Asokan & Seelamantula 2023): 'gaussian' = z ~ N(0, I_z_dim);
+    # a dataset name = its train images, grayscale, resized to g_input_res^2 and flattened (unpaired);
+    # 'generator' = the outputs of a trained generator (cascading Spider GAN, g_input_snapshot)
+    g_input: str = "gaussian"
+    g_input_res: int = 10                 # side of the resized source image (input size g_input_res^2)
+    g_input_noise: float = 0.0            # std of Gaussian noise added to image inputs (the authors' 0.25 variant)
+    g_input_snapshot: str | None = None   # snapshot.pt of a finished run, for g_input='generator'
     # --- optimisation (None = the method's paper setting)
     loss: str | None = None               # 'ns' (non-saturating), 'hinge', 'wgan-gp'
     lr_g: float | None = None
     lr_d: float | None = None
     betas_g: tuple[float, float] | None = None
     betas_d: tuple[float, float] | None = None
-    n_critic: int = 1                     # D steps per G step
+    n_critic: int | None = None           # D steps per G step (None = the method's setting, default 1)
     gp_lambda: float = 10.0               # WGAN-GP gradient penalty weight
     batch_size: int = 64
     steps: int = 1000                     # generator iterations
@@ -90,7 +101,19 @@ class RunConfig:
                 for v in b:
                     check_range(name, v, 0.0, 1.0, hi_open=True)
                 object.__setattr__(self, name, (float(b[0]), float(b[1])))
-        check_positive("n_critic", self.n_critic, integer=True)
+        if self.n_critic is not None:
+            check_positive("n_critic", self.n_critic, integer=True)
+        check_choice("g_input", self.g_input, G_INPUT_NAMES)
+        check_positive("g_input_res", self.g_input_res, integer=True)
+        if self.g_input_res > 32:
+            raise bad_param("g_input_res", self.g_input_res, "an integer in [1, 32] (sources are 32x32 images)")
+        check_positive("g_input_noise", self.g_input_noise, allow_zero=True)
+        if self.g_input == "generator":
+            if not isinstance(self.g_input_snapshot, str) or not self.g_input_snapshot:
+                raise bad_param("g_input_snapshot", self.g_input_snapshot,
+                                "the path of a finished run's snapshot.pt when g_input='generator'")
+        elif self.g_input_snapshot is not None:
+            raise bad_param("g_input_snapshot", self.g_input_snapshot, "None unless g_input='generator'")
         check_positive("gp_lambda", self.gp_lambda, allow_zero=True)
         check_positive("batch_size", self.batch_size, integer=True)
         check_positive("steps", self.steps, integer=True)
@@ -125,7 +148,8 @@ class RunConfig:
         fill = {}
         if self.loss is None:
             fill["loss"] = spec.loss
-        for name, default in (("lr_g", 2e-4), ("lr_d", 2e-4), ("betas_g", (0.5, 0.999)), ("betas_d", (0.5, 0.999))):
+        for name, default in (("lr_g", 2e-4), ("lr_d", 2e-4), ("betas_g", (0.5, 0.999)), ("betas_d", (0.5, 0.999)),
+                              ("n_critic", 1)):
             if getattr(self, name) is None:
                 fill[name] = d.get(name, default)
         return dataclasses.replace(self, **fill) if fill else self
@@ -138,11 +162,21 @@ class RunConfig:
         """Short stable hash of the resolved config (run folder names, resume checks)."""
         from .io import stable_hash
 
-        return stable_hash(self.resolved().to_dict())
+        d = self.resolved().to_dict()
+        for name, default in KEY_OPTIONAL_DEFAULTS.items():
+            if d.get(name) == default:
+                del d[name]
+        return stable_hash(d)
+
+    @property
+    def input_dim(self) -> int:
+        """Size of G's input vector: z_dim for Gaussian latents, g_input_res^2 for image inputs."""
+        return self.z_dim if self.g_input == "gaussian" else self.g_input_res ** 2
 
     def run_name(self) -> str:
         frac = f"-f{self.data_fraction:g}" if self.data_fraction < 1 else ""
-        return f"{self.method}-{self.dataset}{frac}-s{self.seed}-{self.key()}"
+        src = "" if self.g_input == "gaussian" else f"-in_{self.g_input}"
+        return f"{self.method}-{self.dataset}{frac}{src}-s{self.seed}-{self.key()}"
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "RunConfig":

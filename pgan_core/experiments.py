@@ -26,6 +26,7 @@ class Grid:
     profile: str
     records: list[RunRecord] = field(default_factory=list)
     final: dict[str, dict[str, Any]] = field(default_factory=dict)   # run_dir -> final metrics
+    labels: dict[str, str] = field(default_factory=dict)             # run_dir -> row label (method or variant)
     evaluators: dict[str, Any] = field(default_factory=dict)          # (dataset) -> final Evaluator
 
     # ------------------------------------------------------------ tables
@@ -35,12 +36,13 @@ class Grid:
         rows = []
         for r in self.records:
             c = r.config
-            row = {"method": c["method"], "dataset": c["dataset"], "seed": c["seed"], "steps": r.steps,
+            row = {"method": self.label(r), "dataset": c["dataset"], "seed": c["seed"], "steps": r.steps,
                    "params_G_trainable": r.params_G["trainable"], "params_D_trainable": r.params_D["trainable"],
                    "masks_G_stored": r.params_G.get("masks_stored", 0),
                    "masks_G_regenerated": r.params_G.get("masks_regenerated", 0),
                    "sec_per_iter": r.sec_per_iter, "real_img_per_s": r.real_img_per_s,
-                   "train_seconds": r.train_seconds, "device": r.device}
+                   "train_seconds": r.train_seconds, "device": r.device, "base_method": c["method"],
+                   "lr_g": c["lr_g"], "lr_d": c["lr_d"], "n_critic": c["n_critic"], "g_input": c.get("g_input", "gaussian")}
             row.update({k: v for k, v in self.final.get(r.run_dir, {}).items()})
             rows.append(row)
         return pd.DataFrame(rows)
@@ -52,13 +54,18 @@ class Grid:
         for r in self.records:
             c = r.config
             for h in r.history:
-                rows.append({"method": c["method"], "dataset": c["dataset"], "seed": c["seed"],
+                rows.append({"method": self.label(r), "dataset": c["dataset"], "seed": c["seed"],
                              **{k: v for k, v in h.items() if k != "kind"}})
         return pd.DataFrame(rows)
 
+    def label(self, rec: RunRecord) -> str:
+        """Row label of a run: its variant name, else its method name."""
+        return self.labels.get(rec.run_dir, rec.config["method"])
+
     def record(self, method: str, dataset: str, seed: int) -> RunRecord:
+        """The run of (method or variant label, dataset, seed)."""
         for r in self.records:
-            if (r.config["method"], r.config["dataset"], r.config["seed"]) == (method, dataset, seed):
+            if (self.label(r), r.config["dataset"], r.config["seed"]) == (method, dataset, seed):
                 return r
         raise KeyError((method, dataset, seed))
 
@@ -81,18 +88,40 @@ def base_config(profile: str, **overrides: Any) -> RunConfig:
     return RunConfig.from_params(params)
 
 
-def run_grid(*, notebook: str, profile: str, methods: Sequence[str], datasets: Sequence[str], seeds: Sequence[int],
-             overrides: dict[str, Any] | None = None, final_protocols: Sequence[str] | None = None,
+def _check_variants(variants: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(variants, dict) or not variants:
+        raise bad_param("VARIANTS", variants, "a non-empty dict: label -> RunConfig overrides including 'method'")
+    for label, ov in variants.items():
+        if not isinstance(label, str) or not label:
+            raise bad_param("VARIANTS", label, "non-empty string labels")
+        if not isinstance(ov, dict) or "method" not in ov:
+            raise bad_param(f"VARIANTS[{label!r}]", ov, "a dict of RunConfig overrides including 'method'")
+        for key in ("dataset", "seed"):
+            if key in ov:
+                raise bad_param(f"VARIANTS[{label!r}]", key, "overrides without 'dataset'/'seed' (the grid sets them)")
+    return variants
+
+
+def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = None, datasets: Sequence[str],
+             seeds: Sequence[int], overrides: dict[str, Any] | None = None,
+             variants: dict[str, dict[str, Any]] | None = None, final_protocols: Sequence[str] | None = None,
              progress: bool = True, runs_dir: str | Path | None = None) -> Grid:
     """Train every (dataset, method, seed), evaluate each final G_ema, return the Grid.
 
-    Runs live in ``runs_dir/<notebook>/<profile>/<run name>``; finished runs are reused and
-    interrupted ones resume, so re-running a notebook redoes only what is missing.
+    ``variants`` (instead of ``methods``): label -> RunConfig overrides (with ``method``), for
+    comparisons within one method (learning-rate pairs, generator inputs); the label is the
+    table's ``method`` column. Runs live in ``runs_dir/<notebook>/<profile>/<run name>``; finished
+    runs are reused and interrupted ones resume, so re-running a notebook redoes only what is missing.
     """
     from .config import DATASET_NAMES
     from .metrics.evaluate import Evaluator
 
-    methods = _check_list("METHODS", methods, method_names())
+    if (methods is None) == (variants is None):
+        raise bad_param("METHODS", methods, "exactly one of METHODS (names) or VARIANTS (label -> overrides)")
+    if variants is not None:
+        variants = _check_variants(variants)
+    else:
+        variants = {m: {"method": m} for m in _check_list("METHODS", methods, method_names())}
     datasets = _check_list("DATASETS", datasets, DATASET_NAMES)
     seeds = _check_list("SEEDS", seeds, kind=int)
     if any(s < 0 for s in seeds):
@@ -101,17 +130,25 @@ def run_grid(*, notebook: str, profile: str, methods: Sequence[str], datasets: S
     final_protocols = list(final_protocols if final_protocols is not None else prof.final_protocols)
     base = base_config(profile, **(overrides or {}))
     # validate every config before training anything
-    cfgs = [base.replace(method=m, dataset=d, seed=s) for d in datasets for m in methods for s in seeds]
+    jobs = []
+    for label, ov in variants.items():
+        try:
+            v = base.replace(**ov)
+        except ConfigError as e:
+            raise ConfigError(f"VARIANTS[{label!r}]: {e}") from None
+        jobs += [(label, v.replace(dataset=d, seed=s)) for d in datasets for s in seeds]
+    jobs.sort(key=lambda j: datasets.index(j[1].dataset))      # dataset-major: one evaluator at a time
     root = Path(runs_dir) if runs_dir is not None else runs_root()
     grid = Grid(notebook=notebook, profile=profile)
     for dataset in datasets:
         ev_train = Evaluator(dataset, list(base.eval_protocols), domain_quality=base.domain_quality) if base.eval_protocols else None
         ev_final = Evaluator(dataset, final_protocols, domain_quality=base.domain_quality) if final_protocols else None
         grid.evaluators[dataset] = ev_final
-        for cfg in [c for c in cfgs if c.dataset == dataset]:
+        for label, cfg in [j for j in jobs if j[1].dataset == dataset]:
             run_dir = root / notebook / profile / cfg.run_name()
             rec = train(cfg, run_dir, evaluator=ev_train, progress=progress)
             grid.records.append(rec)
+            grid.labels[rec.run_dir] = label
             if ev_final is not None:
                 grid.final[rec.run_dir] = final_metrics(rec, ev_final, final_protocols)
     return grid
@@ -127,9 +164,12 @@ def final_metrics(rec: RunRecord, evaluator, protocols: Sequence[str], *, n_tag:
         cached = json.loads(path.read_text())
         if cached.get("config_key") == rec.config_key:
             return cached["metrics"]
+    from .models.spider import make_input
+
     G, cfg = load_snapshot_generator(Path(rec.run_dir) / "snapshot.pt")
+    inputs = make_input(cfg)
     t0 = time.perf_counter()
-    metrics = evaluator.evaluate(lambda n: generate(G, n, seed=cfg["eval_seed"] + 1))
+    metrics = evaluator.evaluate(lambda n: generate(G, n, seed=cfg["eval_seed"] + 1, inputs=inputs))
     atomic_write_json(path, {"config_key": rec.config_key, "protocols": list(protocols), "metrics": metrics,
                              "seconds": round(time.perf_counter() - t0, 2)})
     return metrics

@@ -1,8 +1,11 @@
-"""Registry entries of the Perturbative GAN study (Kishi et al. 2019, arXiv:1902.01514).
+"""Registry entries, one section per paper: the Perturbative GAN study (Kishi et al. 2019,
+arXiv:1902.01514) and the WGAN-GP / Self-Sparse GAN family (Qian et al. 2021, arXiv:2101.10556).
 
 Imported lazily by :mod:`pgan_core.registry`; importing it registers every method below once.
-All methods use the non-saturating loss and the Perturbative GAN train scripts' Adam settings
-(lr 2e-4, betas (0.5, 0.999) for G and D; papers.md 1.5).
+The Perturbative GAN methods use the non-saturating loss and that paper's train scripts' Adam
+settings (lr 2e-4, betas (0.5, 0.999) for G and D; papers.md 1.5). The WGAN-GP methods carry
+their own defaults (see the section below). TTUR and Spider GAN are not methods of their own:
+they change the optimiser (lr_d, lr_g) and the generator input (g_input) of a method, by config.
 
 Width semantics: both generators run 8w -> 4w -> 2w -> w (like for like at the same width; the
 paper's w = 128 gives 1024 at 4x4); the DCGAN D and the PNN-style D end at 4w.
@@ -58,3 +61,26 @@ _register("pgan-g-lcg", PerturbativeGenerator, DCGANDiscriminator,
 _register("pgan-g-mt", PerturbativeGenerator, DCGANDiscriminator,
           dict(level=0.1, mask_source="seeded_uniform"), dict(conv="conv"), PGAN,
           "pgan-g with seeded Mersenne-Twister U[0,1) masks (regenerated, not stored)")
+
+
+# ---------------------------------------------------------------- Self-Sparse GAN (papers.md 3)
+# WGAN-GP with the DCGAN-like nets of Gulrajani et al. (BN in G, none in the critic), lambda 10, n_critic 5,
+# Adam 1e-4 (0.5, 0.9): the base model of Self-Sparse GAN [A, papers.md 3.4]. The same entry is the
+# WGAN-GP of the TTUR notebook, where the learning rates, betas and n_critic are overridden per run.
+WGAN_GP = "Gulrajani et al. 2017, arXiv:1704.00028"
+SSGAN = "Qian et al. 2021, arXiv:2101.10556"
+WGAN_DEFAULTS: dict[str, Any] = dict(lr_g=1e-4, lr_d=1e-4, betas_g=(0.5, 0.9), betas_d=(0.5, 0.9), n_critic=5)
+
+
+def _register_wgan(name: str, g_kwargs: dict, paper: str, description: str) -> None:
+    register(MethodSpec(name=name, build_G=DCGANGenerator, build_D=DCGANDiscriminator, g_kwargs=g_kwargs,
+                        d_kwargs=dict(conv="conv", norm="none"), loss="wgan-gp", train_defaults=dict(WGAN_DEFAULTS),
+                        description=description, paper=paper))
+
+
+_register_wgan("wgan-gp", dict(conv="conv"), WGAN_GP,
+               "WGAN-GP baseline: DCGAN G (BN) + critic without BN, lambda 10, n_critic 5, Adam 1e-4 (0.5, 0.9)")
+_register_wgan("sastm", dict(conv="conv", sastm="mul"), SSGAN,
+               "Self-Sparse GAN: wgan-gp with SASTM after every transposed conv of G (multiplicative recombination)")
+_register_wgan("sastm-add", dict(conv="conv", sastm="add"), SSGAN,
+               "ablation: SASTM with additive recombination F_c + F_s")

@@ -110,3 +110,33 @@ def mask_histograms(named_masks: dict[str, torch.Tensor]):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def lines(df, *, x: str, y: str, hue: str, col: str | None = None, logy: bool = False, logx: bool = False,
+          title: str = "", sharey: bool = False):
+    """One line per ``hue`` value (means over repeated x), one panel per ``col`` value."""
+    cols = list(dict.fromkeys(df[col])) if col else [None]
+    n = len(cols)
+    ncol = min(n, 3)
+    nrow = (n + ncol - 1) // ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.3 * ncol, 3.2 * nrow), squeeze=False, sharey=sharey)
+    for ax, cv in zip(axes.flat, cols):
+        sub = df if cv is None else df[df[col] == cv]
+        for name, g in sub.groupby(hue, sort=False):
+            agg = g.groupby(x)[y].mean()
+            ax.plot(agg.index, agg.values, marker="o", ms=3, label=str(name))
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        if logy:
+            ax.set_yscale("log")
+        if logx:
+            ax.set_xscale("log")
+        if cv is not None:
+            ax.set_title(str(cv))
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    list(axes.flat)[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -34,13 +34,16 @@ from .ema import ema_update
 from .errors import ConfigError, IntegrityError, TrainingDiverged
 from .io import atomic_write_json, atomic_write_text, runs_root
 from .losses import get_loss
+from .models.spider import make_input
 from .params import count_params
 from .registry import build_models, builder_overrides
 from .results import git_commit
+from .probes import generator_probes
 from .sampling import generate
 
 LOG_FILE = "log.jsonl"
 RECORD_FILE = "record.json"
+PROBE_BATCH = 64            # evaluation inputs on which G's mechanism probes run (pgan_core.probes)
 D_GRAD_ALARM = 1e4          # a discriminator gradient norm above this is logged and reported as exploding
 
 
@@ -79,9 +82,16 @@ def resolve_device(name: str) -> torch.device:
 def build_run_models(cfg: RunConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
     g_o, d_o = builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level)
     torch.manual_seed(cfg.seed)                              # initial weights come from the seed
-    G, D = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.z_dim,
+    G, D = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.input_dim,
                         width=cfg.width, g_overrides=g_o, d_overrides=d_o)
     return G.to(device), D.to(device)
+
+
+def make_optimizers(cfg: RunConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for G (lr_g, betas_g) and for D (lr_d, betas_d): two time scales when lr_d != lr_g (TTUR)."""
+    cfg = cfg.resolved()
+    return (torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas_g),
+            torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d))
 
 
 def _step_generator(seed: int, step: int, k: int) -> torch.Generator:
@@ -132,11 +142,11 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
     if cfg.batch_size > len(data):
         raise ConfigError(f"parameter 'batch_size': got {cfg.batch_size} but data_fraction={cfg.data_fraction} / "
                           f"max_images={cfg.max_images} leave only {len(data)} images; allowed: batch_size <= {len(data)}")
+    inputs = make_input(cfg)                                  # Gaussian z or Spider image inputs
     G, D = build_run_models(cfg, device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else G
     loss = get_loss(cfg.loss)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas_g)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d)
+    opt_g, opt_d = make_optimizers(cfg, G, D)
     if evaluator is None and cfg.eval_protocols:
         from .metrics.evaluate import Evaluator
 
@@ -180,10 +190,11 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
 
     def evaluate(step: int) -> dict:
         t0 = time.perf_counter()
-        sample = lambda n: generate(G_ema, n, seed=cfg.eval_seed, device=device)  # noqa: E731
+        sample = lambda n: generate(G_ema, n, seed=cfg.eval_seed, device=device, inputs=inputs)  # noqa: E731
         metrics = evaluator.evaluate(sample)
+        probes = generator_probes(G, inputs.at(range(PROBE_BATCH), cfg.eval_seed).to(device))
         entry = {"kind": "metric", "step": step, "kimg": cur_nimg / 1000, "train_seconds": round(train_seconds, 4),
-                 "eval_seconds": round(time.perf_counter() - t0, 3), **metrics}
+                 "eval_seconds": round(time.perf_counter() - t0, 3), **metrics, **probes}
         log(entry)
         history.append(entry)
         return entry
@@ -211,7 +222,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                 gen = _step_generator(cfg.seed, step, k)
                 real, _ = batch_at(data, step * cfg.n_critic + k, cfg.batch_size, cfg.seed)
                 real = real.to(device, non_blocking=True)
-                z = torch.randn(cfg.batch_size, cfg.z_dim, generator=gen).to(device)
+                z = inputs.draw(cfg.batch_size, gen).to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     with torch.no_grad():
                         fake = G(z)
@@ -226,7 +237,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                              **{k: explode[k] for k in ("first_step", "count", "max")}})
             # ---- generator
             gen = _step_generator(cfg.seed, step, 63)
-            z = torch.randn(cfg.batch_size, cfg.z_dim, generator=gen).to(device)
+            z = inputs.draw(cfg.batch_size, gen).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss_g = loss.g_loss(D, G(z))
             gn_g = _update(loss_g, opt_g, G, "generator", step, run_dir)

@@ -14,6 +14,8 @@ BAD = [
     ("n_critic", 0), ("batch_size", 0), ("batch_size", 2.5), ("steps", 0), ("steps", "10"),
     ("ema_kimg", -1.0), ("eval_every", -1), ("eval_protocols", ("fid_domain",)), ("eval_protocols", "fid5k_domain"),
     ("ckpt_every", 0), ("domain_quality", "best"), ("device", "tpu"), ("amp", "yes"),
+    ("g_input", "imagenet"), ("g_input_res", 0), ("g_input_res", 33), ("g_input_noise", -0.25),
+    ("g_input_snapshot", "x/snapshot.pt"),
 ]
 
 
@@ -51,6 +53,12 @@ def test_resolved_fills_paper_defaults_and_key_is_stable():
     (dict(methods=["dcgan", "bogus"]), "METHODS"), (dict(methods="dcgan"), "METHODS"),
     (dict(datasets=["svhn"]), "DATASETS"), (dict(seeds=[0, 0]), "SEEDS"), (dict(seeds=[-1]), "SEEDS"),
     (dict(profile="fast"), "PROFILE"), (dict(overrides={"steps": -5}), "steps"),
+    (dict(methods=None, variants={"a": {"lr_d": 1e-4}}), "VARIANTS"),
+    (dict(methods=None, variants={"a": {"method": "dcgan", "lr_d": -1e-4}}), "lr_d"),
+    (dict(methods=None, variants={"a": {"method": "dcgan", "g_input": "svhn"}}), "g_input"),
+    (dict(methods=None, variants={"a": {"method": "dcgan", "seed": 3}}), "VARIANTS"),
+    (dict(methods=None, variants={}), "VARIANTS"),
+    (dict(variants={"a": {"method": "dcgan"}}), "METHODS"),
 ])
 def test_grid_rejects_bad_input_before_training(tmp_path, kw, name):
     args = dict(notebook="t", profile="smoke", methods=["dcgan"], datasets=["synthetic"], seeds=[0], runs_dir=tmp_path)
@@ -58,3 +66,36 @@ def test_grid_rejects_bad_input_before_training(tmp_path, kw, name):
     with pytest.raises(ConfigError, match=name):
         run_grid(**args)
     assert not any(tmp_path.iterdir())
+
+
+def test_cascade_needs_a_snapshot_path():
+    with pytest.raises(ConfigError, match="g_input_snapshot"):
+        RunConfig.from_params({"g_input": "generator"})
+
+
+def test_new_fields_at_defaults_keep_old_run_keys():
+    """Fields added later (generator input) are left out of the key at their defaults: old run folders stay valid."""
+    from pgan_core.io import stable_hash
+
+    c = RunConfig(method="dcgan", dataset="mnist")
+    old = {k: v for k, v in c.resolved().to_dict().items() if not k.startswith("g_input")}
+    assert c.key() == stable_hash(old)
+    assert c.replace(g_input="fashion-mnist").key() != c.key()
+
+
+def test_input_dim_and_n_critic_from_method():
+    assert RunConfig(z_dim=100).input_dim == 100
+    assert RunConfig(g_input="cifar10", g_input_res=10).input_dim == 100
+    assert RunConfig(method="dcgan").resolved().n_critic == 1
+    assert RunConfig(method="wgan-gp").resolved().n_critic == 5
+    assert RunConfig(method="wgan-gp", n_critic=1).resolved().n_critic == 1
+
+
+def test_grid_variants_label_rows(tmp_path):
+    g = run_grid(notebook="t", profile="smoke", datasets=["synthetic"], seeds=[0], runs_dir=tmp_path, progress=False,
+                 variants={"one ts": {"method": "dcgan"}, "ttur": {"method": "dcgan", "lr_d": 4e-4, "lr_g": 1e-4}},
+                 overrides={"steps": 2, "eval_every": 0, "max_images": 64, "batch_size": 8})
+    runs = g.runs()
+    assert sorted(runs["method"]) == ["one ts", "ttur"] and set(runs["base_method"]) == {"dcgan"}
+    assert runs.set_index("method").loc["ttur", "lr_d"] == 4e-4
+    assert g.record("ttur", "synthetic", 0).config["lr_g"] == 1e-4

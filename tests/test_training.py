@@ -123,3 +123,52 @@ def test_snapshot_rebuilds_regenerated_masks_of_the_run(tmp_path):
     G_ref.load_state_dict(st["G_ema"])
     z = torch.randn(3, conf["z_dim"], generator=torch.Generator().manual_seed(0))
     assert torch.equal(G(z), G_ref.eval()(z))
+
+
+def test_ttur_learning_rates_reach_the_right_optimiser():
+    from pgan_core.training import build_run_models, make_optimizers
+
+    c = cfg(method="dcgan", lr_d=4e-4, lr_g=1e-4, betas_d=(0.0, 0.9))
+    G, D = build_run_models(c.resolved(), torch.device("cpu"))
+    opt_g, opt_d = make_optimizers(c, G, D)
+    assert [g["lr"] for g in opt_g.param_groups] == [1e-4] and [g["lr"] for g in opt_d.param_groups] == [4e-4]
+    assert opt_d.param_groups[0]["betas"] == (0.0, 0.9) and opt_g.param_groups[0]["betas"] == (0.5, 0.999)
+    ids = lambda m: {id(p) for p in m.parameters()}  # noqa: E731
+    assert {id(p) for p in opt_g.param_groups[0]["params"]} == ids(G)
+    assert {id(p) for p in opt_d.param_groups[0]["params"]} == ids(D)
+
+
+def test_spider_input_run_and_snapshot(tmp_path):
+    from pgan_core.experiments import final_metrics
+    from pgan_core.metrics.evaluate import Evaluator
+
+    c = cfg(method="dcgan", g_input="synthetic", g_input_res=6, g_input_noise=0.25, steps=4, eval_every=2)
+    rec = train(c, tmp_path, progress=False)
+    assert rec.steps == 4 and rec.history[-1]["fid64_domain"] >= 0
+    G, conf = load_snapshot_generator(tmp_path / "snapshot.pt")
+    assert G.z_dim == 36 and conf["g_input"] == "synthetic"
+    m = final_metrics(rec, Evaluator("synthetic", ["fid64_domain"], domain_quality="smoke"), ["fid64_domain"])
+    assert m["fid64_domain"] >= 0
+    # cascading: a generator's outputs as the next generator's input
+    c2 = cfg(method="dcgan", g_input="generator", g_input_snapshot=str(tmp_path / "snapshot.pt"), steps=2,
+             eval_every=0, eval_protocols=())
+    with pytest.raises(ConfigError, match="Gaussian input"):
+        train(c2, tmp_path / "cascade", progress=False)
+
+
+def test_history_carries_generator_probes(tmp_path):
+    rec = train(cfg(method="dcgan", steps=2, eval_every=2), tmp_path, progress=False)
+    assert 0 < rec.history[-1]["deconv_neg_weight"] < 1
+
+
+def test_cascading_spider_input_from_a_trained_generator(tmp_path, monkeypatch):
+    import pgan_core.models.spider as spider
+
+    monkeypatch.setattr(spider, "CASCADE_POOL", 64)
+    src = train(cfg(method="dcgan", steps=2, eval_every=0, eval_protocols=()), tmp_path / "src", progress=False)
+    c = cfg(method="dcgan", g_input="generator", g_input_snapshot=str(tmp_path / "src" / "snapshot.pt"), steps=2,
+            eval_every=0, eval_protocols=())
+    rec = train(c, tmp_path / "cascade", progress=False)
+    assert rec.steps == 2 and src.steps == 2
+    inp = spider.make_input(c)
+    assert inp.table.shape == (64, 100) and inp.source == "generator"

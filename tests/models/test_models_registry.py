@@ -11,7 +11,7 @@ from pgan_core.methods import D_MASK_SEED
 from pgan_core.models import DCGANDiscriminator, DCGANGenerator, PerturbativeDiscriminator, PerturbativeGenerator
 
 NAMES = ["dcgan", "dcgan-pert-g", "dcgan-pert-gd", "pgan-g", "pgan-gd", "pgan-g-nonoise", "pgan-gd-nonoise",
-         "pgan-g-lcg", "pgan-g-mt"]
+         "pgan-g-lcg", "pgan-g-mt", "wgan-gp", "sastm", "sastm-add"]
 B, Z, WIDTH = 2, 16, 4
 
 
