@@ -1,0 +1,179 @@
+r"""NICE: adaptive multiplicative noise in D's latent features and a consistency penalty between two noisy passes.
+
+Reference: Y. Ni, P. Koniusz. *NICE: NoIse-modulated Consistency rEgularization for Data-Efficient
+GANs.* NeurIPS 2023, pp. 13773-13801, https://openreview.net/forum?id=YFW6MVGVTn . The official
+repository (github.com/MaxwellYaoNi/NICE) held only a README and a pipeline figure when read.
+
+Equations (papers.md 4.2 [V], 4.3 [A]):
+
+    AN(X)   = X \odot Z,   Z ~ N(1, \beta^2 I)   element-wise, fresh per forward   (adaptive noise) [V]
+    s_t     = mean( sign( D(x_real) ) )          over the real batch of step t                          [A]
+    r_t     = 0.9 \, r_{t-1} + 0.1 \, s_t        (EMA, decay ``ema``)                                     [A]
+    \beta   \leftarrow clip( \beta + \Delta_\beta \, sign(r_t - \eta), 0, \beta_max )   every D step     [A]
+    L_cons  = E || f_1 - f_2 ||_2^2 / dim(f)      f_1, f_2: deeper blocks run twice, independent Z  [V form, A norm]
+    L_D     = L_adv^D + \gamma ( L_cons(x) + L_cons(\tilde x) ),     L_G = L_adv^G (noise on, no L_cons)
+
+Parts and their status:
+
+  * :class:`AdaptiveNoise` is AN [V]. beta is a *buffer* (persistent, so it is saved and restored
+    with D; never trained). The noise is on in training mode only; at eval, and whenever beta = 0,
+    the module returns its input unchanged. One beta is shared by every AN module of D [V]:
+    :meth:`BetaController.apply` writes the controller's beta into all of them.
+  * :class:`BetaController` is the update rule of papers.md 4.3 [A], copied in form from the same
+    authors' CHAIN code [V for CHAIN]: an EMA (0.9) of the mean sign of the real logits, a step of
+    ``step`` = Delta_beta = 1e-3 towards more noise when r_t > eta and less when r_t < eta (none when
+    equal, sign(0) = 0), clipped to [0, beta_max]. Defaults [A]: step 1e-3, eta 0.6 (ADA's target;
+    papers.md allows 0.5 or 0.6), beta_max 1, beta_0 = 0. *Ours* [A]: the EMA starts at the first
+    observed s_t (r_1 = s_1), not at 0, so the controller reacts from the first step.
+  * :func:`consistency_loss` is ||f_1 - f_2||^2 normalised by the feature dimension and averaged
+    over the batch, i.e. the mean of the squared element differences [A: normalisation]; f are the
+    features after the last block, before the head (papers.md 4.2). Gradients flow into both passes.
+  * :func:`two_noisy_passes` runs the deeper blocks B_l .. B_L twice on the same X_{l-1}; the
+    blocks before l run once without noise (the caller's job). Which block is l and the weight
+    gamma were not retrieved [A: l = second half of D's blocks, gamma in {1, 5, 10}] and are the
+    model builder's / training loop's parameters, not this module's.
+
+Randomness: Z is drawn from **torch's global generator** (``torch.randn_like``), so
+``torch.manual_seed`` makes runs reproducible; two calls draw independent noise.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError, bad_param, check_positive, check_range
+
+BETA_STEP = 1e-3    # Delta_beta, the controller's step per D update [A]
+ETA = 0.6           # target of the overfitting signal r_t (ADA's 0.6; papers.md allows 0.5) [A]
+BETA_MAX = 1.0      # upper clip of beta [A]
+R_EMA = 0.9         # decay of the EMA of mean(sign(D(x_real))) (CHAIN) [A]
+
+
+class AdaptiveNoise(nn.Module):
+    """AN(X) = X * Z, Z ~ N(1, beta^2) element-wise, in training mode only; beta is a buffer.
+
+    Args:
+      init_beta: beta_0 >= 0 (0 by default: the controller raises it when D overfits).
+
+    Shapes: any input shape; the output has the same shape. On a CPU tensor with beta == 0 no noise is
+    drawn; on other devices the noise is drawn anyway (no host sync) and X * (1 + 0 * eps) is exactly X.
+    """
+
+    def __init__(self, init_beta: float = 0.0) -> None:
+        super().__init__()
+        check_positive("init_beta", init_beta, allow_zero=True)
+        self.register_buffer("beta", torch.tensor(float(init_beta)))  # scalar, persistent, not trained
+
+    def set_beta(self, beta: float) -> None:
+        """Write ``beta`` (>= 0) into the buffer, in place (keeps its device and dtype)."""
+        check_positive("beta", beta, allow_zero=True)
+        self.beta.fill_(float(beta))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or (self.beta.device.type == "cpu" and float(self.beta) == 0.0):
+            return x
+        z = torch.randn_like(x).mul_(self.beta.to(x.dtype)).add_(1.0)  # Z ~ N(1, beta^2), same shape as x
+        return x * z                                                   # X * Z
+
+    def extra_repr(self) -> str:
+        return f"beta={float(self.beta):.4g}"
+
+
+class BetaController:
+    """beta <- clip(beta + step * sign(r_t - eta), 0, beta_max), r_t an EMA of mean(sign(D(x_real))).
+
+    Args:
+      step: Delta_beta > 0, the change of beta per update.
+      eta: target eta of r_t, in [-1, 1].
+      beta_max: upper clip of beta, > 0.
+      ema: decay of the EMA of s_t = mean(sign(D(x_real))), in [0, 1); 0 uses s_t directly.
+      init_beta: beta_0, in [0, beta_max].
+
+    Use: after each D step, ``controller.update(d_real_logits)`` then ``controller.apply(D)``; or
+    :meth:`step_beta` with an r_t computed elsewhere. ``state_dict`` / ``load_state_dict`` carry
+    beta, the EMA and the step count for resuming.
+    """
+
+    def __init__(self, step: float = BETA_STEP, eta: float = ETA, beta_max: float = BETA_MAX,
+                 ema: float = R_EMA, init_beta: float = 0.0) -> None:
+        self.step = float(check_positive("step", step))
+        self.eta = check_range("eta", eta, -1.0, 1.0)
+        self.beta_max = float(check_positive("beta_max", beta_max))
+        self.ema = check_range("ema", ema, 0.0, 1.0, hi_open=True)
+        self.beta = check_range("init_beta", init_beta, 0.0, self.beta_max)
+        self.r: float | None = None      # r_t, None before the first update
+        self.n_updates = 0
+
+    def step_beta(self, r_t: float) -> float:
+        """Apply beta <- clip(beta + step * sign(r_t - eta), 0, beta_max) for a given r_t; return beta."""
+        if isinstance(r_t, bool) or not isinstance(r_t, (int, float)) or r_t != r_t:
+            raise bad_param("r_t", r_t, "a finite number in [-1, 1]")
+        direction = (r_t > self.eta) - (r_t < self.eta)                  # sign(r_t - eta), 0 when equal
+        self.beta = min(max(self.beta + self.step * direction, 0.0), self.beta_max)
+        return self.beta
+
+    def observe(self, s_t: float) -> float:
+        """Fold one batch signal s_t into the EMA r_t (r_1 = s_1) and return r_t."""
+        if isinstance(s_t, bool) or not isinstance(s_t, (int, float)) or s_t != s_t:
+            raise bad_param("s_t", s_t, "a finite number in [-1, 1]")
+        self.r = float(s_t) if self.r is None else self.ema * self.r + (1.0 - self.ema) * float(s_t)
+        return self.r
+
+    def update(self, d_real: torch.Tensor) -> float:
+        """One controller step from D's raw outputs on a real batch (any shape); returns the new beta."""
+        if not isinstance(d_real, torch.Tensor) or d_real.numel() == 0:
+            raise bad_param("d_real", type(d_real).__name__, "a non-empty tensor of D's logits on real images")
+        s_t = float(torch.sign(d_real.detach()).float().mean())          # s_t = mean(sign(D(x_real)))
+        self.step_beta(self.observe(s_t))
+        self.n_updates += 1
+        return self.beta
+
+    def apply(self, module: nn.Module) -> int:
+        """Write beta into every :class:`AdaptiveNoise` inside ``module``; return how many there were."""
+        n = 0
+        for m in module.modules():
+            if isinstance(m, AdaptiveNoise):
+                m.set_beta(self.beta)
+                n += 1
+        return n
+
+    def state_dict(self) -> dict:
+        return {"beta": self.beta, "r": self.r, "n_updates": self.n_updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        missing = {"beta", "r", "n_updates"} - set(state)
+        if missing:
+            raise ConfigError(f"BetaController.load_state_dict: missing keys {sorted(missing)}")
+        self.beta = check_range("beta", state["beta"], 0.0, self.beta_max)
+        self.r = None if state["r"] is None else float(state["r"])
+        self.n_updates = int(state["n_updates"])
+
+    def __repr__(self) -> str:
+        return (f"BetaController(step={self.step}, eta={self.eta}, beta_max={self.beta_max}, ema={self.ema}, "
+                f"beta={self.beta:.4g}, r={self.r})")
+
+
+def consistency_loss(feats_a: torch.Tensor, feats_b: torch.Tensor) -> torch.Tensor:
+    """E_x ||f_1(x) - f_2(x)||^2 / dim(f) = mean of (f_1 - f_2)^2 over all elements; a scalar tensor.
+
+    ``feats_a``, ``feats_b``: the two noisy passes' features, same shape, e.g. (B, C, H, W) or (B, C).
+    """
+    if not isinstance(feats_a, torch.Tensor) or not isinstance(feats_b, torch.Tensor):
+        raise bad_param("feats_b", type(feats_b).__name__, "two tensors of the same shape")
+    if feats_a.shape != feats_b.shape:
+        raise bad_param("feats_b", tuple(feats_b.shape), f"the shape of feats_a, {tuple(feats_a.shape)}")
+    return (feats_a - feats_b).pow(2).mean()                             # ||f_1 - f_2||^2 / dim, batch mean
+
+
+def two_noisy_passes(blocks: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the deeper blocks B_l .. B_L twice on X_{l-1} = ``h``: (f_1, f_2), independent noise draws.
+
+    ``blocks`` is typically an ``nn.Sequential`` of D's deeper blocks (containing AdaptiveNoise
+    modules); any module mapping ``h`` to features works. The two passes share weights and differ
+    only by the noise, so in eval mode (or at beta = 0) f_1 == f_2. The passes run one after the
+    other, so layers with batch statistics see each pass's batch separately. Either output can feed
+    D's head for the adversarial loss (papers.md 4.2).
+    """
+    if not isinstance(blocks, nn.Module):
+        raise bad_param("blocks", type(blocks).__name__, "an nn.Module (e.g. nn.Sequential of D blocks)")
+    return blocks(h), blocks(h)                                          # f_1, f_2: the blocks' output shape
