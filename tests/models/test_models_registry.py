@@ -21,10 +21,16 @@ def pls(module: torch.nn.Module) -> list[PerturbationLayer]:
 
 def test_registry_names_and_specs():
     assert registry.method_names() == sorted(NAMES)
+    wgan = {"wgan-gp", "sastm", "sastm-add"}
     for name in NAMES:
         spec = registry.get_method(name)
-        assert spec.loss == "ns" and spec.paper and spec.description
-        assert spec.train_defaults == dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999))
+        assert spec.paper and spec.description
+        if name in wgan:   # the WGAN-GP family of Self-Sparse GAN (papers.md 3.4)
+            assert spec.loss == "wgan-gp" and spec.d_kwargs.get("norm") == "none"
+            assert spec.train_defaults == dict(lr_g=1e-4, lr_d=1e-4, betas_g=(0.5, 0.9), betas_d=(0.5, 0.9), n_critic=5)
+        else:              # the Perturbative GAN study (papers.md 1.5)
+            assert spec.loss == "ns"
+            assert spec.train_defaults == dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999))
 
 
 def test_unknown_method_lists_known_names():
