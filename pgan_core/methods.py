@@ -1,5 +1,6 @@
 """Registry entries, one section per paper: the Perturbative GAN study (Kishi et al. 2019,
-arXiv:1902.01514) and the WGAN-GP / Self-Sparse GAN family (Qian et al. 2021, arXiv:2101.10556).
+arXiv:1902.01514), the WGAN-GP / Self-Sparse GAN family (Qian et al. 2021, arXiv:2101.10556), and the
+SNGAN ResNet backbone of the discriminator-side papers (PConv; NICE and MaskedGAN to follow).
 
 Imported lazily by :mod:`pgan_core.registry`; importing it registers every method below once.
 The Perturbative GAN methods use the non-saturating loss and that paper's train scripts' Adam
@@ -84,3 +85,27 @@ _register_wgan("sastm", dict(conv="conv", sastm="mul"), SSGAN,
                "Self-Sparse GAN: wgan-gp with SASTM after every transposed conv of G (multiplicative recombination)")
 _register_wgan("sastm-add", dict(conv="conv", sastm="add"), SSGAN,
                "ablation: SASTM with additive recombination F_c + F_s")
+
+
+# ---------------------------------------------------------------- SNGAN ResNet family (PConv / NICE / MaskedGAN backbone, papers.md 0.5, 2)
+# The CIFAR ResNet of Miyato et al. (G 4w, D 2w channels, spectral norm in D; pgan_core.models.resnet), hinge loss,
+# Adam 2e-4 with betas (0.0, 0.9) for G and D and n_critic 5: the SNGAN CIFAR ResNet settings (Miyato et al. 2018,
+# section 4 / official chainer configs; also Mimicry's SNGAN CIFAR-10 config) [R]. PConv's own settings were not
+# retrieved; papers.md 2.3/2.5 propose this backbone and loss [A], PConv kind 'dropout', rate 0.1 [A].
+from .models.resnet import ResNetDiscriminator, ResNetGenerator  # noqa: E402
+
+SNGAN = "Miyato et al. 2018, arXiv:1802.05957"
+PCONV = "Park et al. 2021, arXiv:2101.10841"
+SNGAN_DEFAULTS: dict[str, Any] = dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), n_critic=5)
+
+
+def _register_sngan(name: str, d_kwargs: dict, paper: str, description: str) -> None:
+    register(MethodSpec(name=name, build_G=ResNetGenerator, build_D=ResNetDiscriminator, g_kwargs={},
+                        d_kwargs=d_kwargs, loss="hinge", train_defaults=dict(SNGAN_DEFAULTS),
+                        description=description, paper=paper))
+
+
+_register_sngan("sngan", dict(conv="conv"), SNGAN,
+                "SNGAN ResNet baseline: ResNet G (4w, BN) + spectral-norm ResNet D (2w), hinge, n_critic 5")
+_register_sngan("sngan-pconv", dict(conv="pconv", pconv_kind="dropout", pconv_rate=0.1), PCONV + "; " + SNGAN,
+                "sngan with PConv (input dropout p 0.1) on every 3x3 conv of D except the first (RGB) one")

@@ -5,7 +5,8 @@ iteration, an EMA of G, protocol-named metrics every ``eval_every`` iterations, 
 atomic checkpoints, and exact resume.
 
 Reproducibility contract (CPU): all randomness of iteration ``t`` (data order, latents, WGAN-GP
-interpolation) comes from generators seeded by ``(seed, t)``; the model's initial weights come
+interpolation, and the global torch RNG that stochastic layers such as PConv draw from) comes from
+generators seeded by ``(seed, t)``; the model's initial weights come
 from ``seed``. So a run interrupted at any point and resumed from its last ``state.pt`` ends
 with weights and metrics bit-identical to the uninterrupted run on the same machine and thread
 count. On CUDA, cuDNN/cuBLAS kernels may differ run to run (see README).
@@ -216,6 +217,9 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                                  real_img_per_s=0.0, params_G=params_G, params_D=params_D, history=history,
                                  device=str(device), resumed_from_step=resumed_from, status="interrupted")
             t0 = time.perf_counter()
+            # layers that draw from torch's global RNG (PConv, NICE noise, dropout) get a per-iteration seed too,
+            # so their draws depend only on (seed, step) and a resumed run stays bit-identical
+            torch.manual_seed(_step_generator(cfg.seed, step, 62).initial_seed())
             terms: dict[str, float] = {}
             # ---- discriminator: n_critic steps
             for k in range(cfg.n_critic):

@@ -1,4 +1,5 @@
-"""Generators and discriminators at 32x32: DCGAN (conv or perturbation layers) and Perturbative GAN / PNN.
+"""Generators and discriminators at 32x32: DCGAN (conv or perturbation layers), Perturbative GAN / PNN, and the
+SNGAN ResNet (optionally with PConv in D); ``spider`` holds the generator inputs (Gaussian or images).
 
 Notebooks never import these directly; they go through :func:`pgan_core.registry.build_models`.
 """
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 from .dcgan import DCGANDiscriminator, DCGANGenerator, weights_init
 from .perturbative import PerturbativeDiscriminator, PerturbativeGenerator
+from .resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = ["DCGANDiscriminator", "DCGANGenerator", "PerturbativeDiscriminator", "PerturbativeGenerator",
-           "weights_init"]
+           "ResNetDiscriminator", "ResNetGenerator", "weights_init"]
