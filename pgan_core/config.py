@@ -27,7 +27,8 @@ DATASET_NAMES = ("mnist", "fashion-mnist", "cifar10", "synthetic")
 G_INPUT_NAMES = ("gaussian", "generator") + DATASET_NAMES   # generator inputs (Spider GAN: a dataset's images)
 # Fields added after the first release: left out of the run key while they hold these defaults, so run
 # folders trained before they existed keep their keys (and are reused, not retrained).
-KEY_OPTIONAL_DEFAULTS = {"g_input": "gaussian", "g_input_res": 10, "g_input_noise": 0.0, "g_input_snapshot": None}
+KEY_OPTIONAL_DEFAULTS = {"g_input": "gaussian", "g_input_res": 10, "g_input_noise": 0.0, "g_input_snapshot": None,
+                         "diffaugment": ""}
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class RunConfig:
     betas_g: tuple[float, float] | None = None
     betas_d: tuple[float, float] | None = None
     n_critic: int | None = None           # D steps per G step (None = the method's setting, default 1)
+    diffaugment: str = ""                 # DiffAugment policy on every D input, e.g. 'color,translation,cutout'; '' = off
     gp_lambda: float = 10.0               # WGAN-GP gradient penalty weight
     batch_size: int = 64
     steps: int = 1000                     # generator iterations
@@ -103,6 +105,14 @@ class RunConfig:
                 object.__setattr__(self, name, (float(b[0]), float(b[1])))
         if self.n_critic is not None:
             check_positive("n_critic", self.n_critic, integer=True)
+        if not isinstance(self.diffaugment, str):
+            raise bad_param("diffaugment", self.diffaugment, "a comma-separated policy string such as 'color,translation,cutout', or ''")
+        from .augment import parse_policy
+
+        try:
+            parse_policy(self.diffaugment)
+        except ConfigError as e:
+            raise ConfigError(f"parameter 'diffaugment': {e}") from None
         check_choice("g_input", self.g_input, G_INPUT_NAMES)
         check_positive("g_input_res", self.g_input_res, integer=True)
         if self.g_input_res > 32:

@@ -95,6 +95,21 @@ def make_optimizers(cfg: RunConfig, G: nn.Module, D: nn.Module) -> tuple[torch.o
             torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d))
 
 
+class AugmentedD(nn.Module):
+    """D applied to DiffAugment-ed inputs (Zhao et al. 2020, arXiv:2006.10738): the same random, differentiable
+    transform family on real and generated images, in the D and the G step. Draws come from torch's global RNG,
+    which the loop seeds per iteration. Holds no parameters of its own (D's are updated through it)."""
+
+    def __init__(self, D: nn.Module, policy: str) -> None:
+        super().__init__()
+        self.D, self.policy = D, policy
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from .augment import diff_augment
+
+        return self.D(diff_augment(x, self.policy))
+
+
 def _step_generator(seed: int, step: int, k: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 64 + k)
 
@@ -145,6 +160,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                           f"max_images={cfg.max_images} leave only {len(data)} images; allowed: batch_size <= {len(data)}")
     inputs = make_input(cfg)                                  # Gaussian z or Spider image inputs
     G, D = build_run_models(cfg, device)
+    D_loss_view = AugmentedD(D, cfg.diffaugment) if cfg.diffaugment else D   # what the losses call
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else G
     loss = get_loss(cfg.loss)
     opt_g, opt_d = make_optimizers(cfg, G, D)
@@ -230,7 +246,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     with torch.no_grad():
                         fake = G(z)
-                    loss_d, terms = loss.d_loss(D, real, fake.float(), gen, gp_lambda=cfg.gp_lambda)
+                    loss_d, terms = loss.d_loss(D_loss_view, real, fake.float(), gen, gp_lambda=cfg.gp_lambda)
                 gn_d = _update(loss_d, opt_d, D, "discriminator", step, run_dir)
                 if gn_d > D_GRAD_ALARM:                       # exploding D: report, do not hide
                     explode["first_step"] = step if explode["first_step"] is None else explode["first_step"]
@@ -243,7 +259,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
             gen = _step_generator(cfg.seed, step, 63)
             z = inputs.draw(cfg.batch_size, gen).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss_g = loss.g_loss(D, G(z))
+                loss_g = loss.g_loss(D_loss_view, G(z))
             gn_g = _update(loss_g, opt_g, G, "generator", step, run_dir)
             cur_nimg += cfg.batch_size
             if G_ema is not G:

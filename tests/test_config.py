@@ -15,7 +15,7 @@ BAD = [
     ("ema_kimg", -1.0), ("eval_every", -1), ("eval_protocols", ("fid_domain",)), ("eval_protocols", "fid5k_domain"),
     ("ckpt_every", 0), ("domain_quality", "best"), ("device", "tpu"), ("amp", "yes"),
     ("g_input", "imagenet"), ("g_input_res", 0), ("g_input_res", 33), ("g_input_noise", -0.25),
-    ("g_input_snapshot", "x/snapshot.pt"),
+    ("g_input_snapshot", "x/snapshot.pt"), ("diffaugment", "color,zoom"), ("diffaugment", 3),
 ]
 
 
@@ -78,7 +78,10 @@ def test_new_fields_at_defaults_keep_old_run_keys():
     from pgan_core.io import stable_hash
 
     c = RunConfig(method="dcgan", dataset="mnist")
-    old = {k: v for k, v in c.resolved().to_dict().items() if not k.startswith("g_input")}
+    from pgan_core.config import KEY_OPTIONAL_DEFAULTS
+
+    old = {k: v for k, v in c.resolved().to_dict().items() if k not in KEY_OPTIONAL_DEFAULTS}
+    assert set(KEY_OPTIONAL_DEFAULTS) == {"g_input", "g_input_res", "g_input_noise", "g_input_snapshot", "diffaugment"}
     assert c.key() == stable_hash(old)
     assert c.replace(g_input="fashion-mnist").key() != c.key()
 

@@ -184,3 +184,18 @@ def test_resnet_methods_train_and_resume_exactly(tmp_path, method):
     assert full.steps == resumed.steps == 4
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_diffaugment_reaches_d_and_keeps_resume_exact(tmp_path):
+    c = cfg(method="sngan", steps=4, eval_every=0, eval_protocols=(), ckpt_every=2, n_critic=1,
+            diffaugment="color,translation,cutout")
+    full = train(c, tmp_path / "full", progress=False)
+    train(c, tmp_path / "cut", progress=False, stop_after=2)
+    train(c, tmp_path / "cut", progress=False)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    plain = train(c.replace(diffaugment=""), tmp_path / "plain", progress=False)
+    d_aug = torch.load(tmp_path / "full" / "state.pt", weights_only=True)["D"]
+    d_plain = torch.load(tmp_path / "plain" / "state.pt", weights_only=True)["D"]
+    assert any(not torch.equal(d_aug[k], d_plain[k]) for k in d_aug)   # the augmentation changed D's updates
+    assert full.config_key != plain.config_key
