@@ -32,36 +32,49 @@ from pgan_core.layers.perturbation import PerturbationLayer  # noqa: E402
 CONFIGS = ((64, 32), (128, 16), (256, 8))  # (C, H)
 
 
-def time_fwd_bwd(layers: dict[str, nn.Module], x: torch.Tensor, warmup: int, reps: int,
-                 channels_last: bool = False) -> dict[str, float]:
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fwd_bwd(layers: dict[str, nn.Module], x: torch.Tensor, warmup: int, reps: int, *,
+                 g: torch.Tensor | None = None, channels_last: bool = False) -> dict[str, float]:
     """Median seconds of one forward + backward pass per layer; the layers are timed interleaved
-    (one pass of each per round) so that load from other processes hits them alike."""
+    (one pass of each per round) so that load from other processes hits them alike. ``g`` is the
+    upstream gradient (default: a dense random one per layer, as inside a network)."""
     if channels_last:
         layers = {k: m.to(memory_format=torch.channels_last) for k, m in layers.items()}
         x = x.detach().to(memory_format=torch.channels_last).requires_grad_(True)
-    grads = {}                                                # a dense upstream gradient, as inside a network
+    grads = {}
     times: dict[str, list[float]] = {k: [] for k in layers}
     for i in range(warmup + reps):
         for k, layer in layers.items():
             layer.zero_grad(set_to_none=True)
             x.grad = None
+            sync(x.device)
             t0 = time.perf_counter()
             y = layer(x)
             if k not in grads:
-                grads[k] = torch.randn_like(y)
+                grads[k] = g if g is not None else torch.randn_like(y)
             y.backward(grads[k])
+            sync(x.device)
             dt = time.perf_counter() - t0
             if i >= warmup:
                 times[k].append(dt)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_common_args(ap: argparse.ArgumentParser) -> None:
+    """Options shared by the perturbation-layer benches."""
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(ap)
     ap.add_argument("--channels-last", action="store_true", help="also time channels_last for every layer")
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = ap.parse_args(argv)
@@ -76,7 +89,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                   "pert": PerturbationLayer(C, C, (H, H)),
                   "pert_nobn": PerturbationLayer(C, C, (H, H), bn=False)}
         for cl in formats:
-            ms = {k: 1e3 * v for k, v in time_fwd_bwd(layers, x, args.warmup, args.reps, cl).items()}
+            ms = {k: 1e3 * v for k, v in time_fwd_bwd(layers, x, args.warmup, args.reps, channels_last=cl).items()}
             rows.append(dict(C=C, H=H, batch=args.batch, channels_last=cl, **{f"{k}_ms": v for k, v in ms.items()},
                              ratio=ms["pert"] / ms["conv3x3"], ratio_nobn=ms["pert_nobn"] / ms["conv3x3"]))
     head = f"{'C':>4} {'H':>3} {'mem':>6} {'conv3x3 ms':>11} {'pert ms':>9} {'nobn ms':>9} {'ratio':>6} {'r_nobn':>7}"

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -35,30 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pgan_core.layers.perturbation import PerturbationLayer  # noqa: E402
 from pgan_core.layers.perturbation_fused import FusedPerturbationLayer  # noqa: E402
 
-CONFIGS = ((64, 32), (128, 16), (256, 8))  # (C, H)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_perturbation import CONFIGS, add_common_args, time_fwd_bwd  # noqa: E402
+
 NAMES = ("conv3x3", "ref", "fused", "ref_nobn", "fused_nobn")
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_fwd_bwd(layers: dict[str, nn.Module], x: torch.Tensor, g: torch.Tensor, warmup: int,
-                 reps: int) -> dict[str, float]:
-    """Median seconds of one forward + backward per layer, layers interleaved within each round."""
-    times: dict[str, list[float]] = {k: [] for k in layers}
-    for i in range(warmup + reps):
-        for k, layer in layers.items():
-            layer.zero_grad(set_to_none=True)
-            x.grad = None
-            sync(x.device)
-            t0 = time.perf_counter()
-            layer(x).backward(g)
-            sync(x.device)
-            if i >= warmup:
-                times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def saved_bytes(layer: nn.Module, x: torch.Tensor) -> int:
@@ -91,10 +69,7 @@ def cuda_peak_bytes(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> int:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    add_common_args(ap)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -113,7 +88,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         fused_nobn.load_state_dict(ref_nobn.state_dict())
         layers = dict(zip(NAMES, (nn.Conv2d(C, C, 3, padding=1), ref, fused, ref_nobn, fused_nobn)))
         layers = {k: m.to(device) for k, m in layers.items()}
-        ms = {k: 1e3 * v for k, v in time_fwd_bwd(layers, x, g, args.warmup, args.reps).items()}
+        ms = {k: 1e3 * v for k, v in time_fwd_bwd(layers, x, args.warmup, args.reps, g=g).items()}
         row = dict(C=C, H=H, **{f"{k}_ms": v for k, v in ms.items()},
                    **{f"r_{k}": ms[k] / ms["conv3x3"] for k in NAMES[1:]},
                    **{f"saved_{k}": saved_bytes(layers[k], x) for k in NAMES[1:]})

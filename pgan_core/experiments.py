@@ -137,7 +137,6 @@ def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = Non
         except ConfigError as e:
             raise ConfigError(f"VARIANTS[{label!r}]: {e}") from None
         jobs += [(label, v.replace(dataset=d, seed=s)) for d in datasets for s in seeds]
-    jobs.sort(key=lambda j: datasets.index(j[1].dataset))      # dataset-major: one evaluator at a time
     root = Path(runs_dir) if runs_dir is not None else runs_root()
     grid = Grid(notebook=notebook, profile=profile)
     for dataset in datasets:

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from .augment import diff_augment
 from .checkpoint import SNAPSHOT_FILE, STATE_FILE, load_checkpoint, save_snapshot, save_state
 from .config import RunConfig
 from .data import batch_at, dataset_channels, load_dataset
@@ -105,13 +106,16 @@ class AugmentedD(nn.Module):
         self.D, self.policy = D, policy
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from .augment import diff_augment
-
         return self.D(diff_augment(x, self.policy))
 
 
+def _step_seed(seed: int, step: int, k: int) -> int:
+    """Seed of stream ``k`` (< 64) of iteration ``step``: D steps use k = 0.., the global RNG 62, the G step 63."""
+    return (seed * 1_000_003 + step) * 64 + k
+
+
 def _step_generator(seed: int, step: int, k: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 64 + k)
+    return torch.Generator().manual_seed(_step_seed(seed, step, k))
 
 
 def _grad_norm(module: nn.Module) -> float:
@@ -205,11 +209,13 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                    train_seconds=train_seconds, config=cfg.to_dict(), config_key=key)
         save_snapshot(run_dir, G_ema=G_ema, step=step, config=cfg.to_dict(), config_key=key)
 
+    probe_z = inputs.at(range(PROBE_BATCH), cfg.eval_seed).to(device)   # fixed inputs of G's mechanism probes
+
     def evaluate(step: int) -> dict:
         t0 = time.perf_counter()
         sample = lambda n: generate(G_ema, n, seed=cfg.eval_seed, device=device, inputs=inputs)  # noqa: E731
         metrics = evaluator.evaluate(sample)
-        probes = generator_probes(G, inputs.at(range(PROBE_BATCH), cfg.eval_seed).to(device))
+        probes = generator_probes(G, probe_z)
         entry = {"kind": "metric", "step": step, "kimg": cur_nimg / 1000, "train_seconds": round(train_seconds, 4),
                  "eval_seconds": round(time.perf_counter() - t0, 3), **metrics, **probes}
         log(entry)
@@ -235,7 +241,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
             t0 = time.perf_counter()
             # layers that draw from torch's global RNG (PConv, NICE noise, dropout) get a per-iteration seed too,
             # so their draws depend only on (seed, step) and a resumed run stays bit-identical
-            torch.manual_seed(_step_generator(cfg.seed, step, 62).initial_seed())
+            torch.manual_seed(_step_seed(cfg.seed, step, 62))
             terms: dict[str, float] = {}
             # ---- discriminator: n_critic steps
             for k in range(cfg.n_critic):
