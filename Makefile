@@ -33,6 +33,7 @@ test: install
 bench: install
 	$(PYTHON) bench/bench_frechet.py
 	$(PYTHON) bench/bench_perturbation.py
+	$(PYTHON) bench/bench_sid.py
 
 clean-runs:
 	rm -rf runs scratch
