@@ -21,7 +21,7 @@ def cfg(**kw) -> RunConfig:
 
 def _weights(run_dir):
     st = torch.load(run_dir / "state.pt", weights_only=True)
-    return {k: v for part in ("G", "D", "G_ema") for k, v in st[part].items()}
+    return {f"{part}.{k}": v for part in ("G", "D", "G_ema") for k, v in st[part].items()}
 
 
 @pytest.mark.parametrize("method", ["dcgan", "pgan-g", "pgan-gd"])
