@@ -21,6 +21,7 @@ from typing import Any
 from .errors import ConfigError, bad_param, check_choice, check_positive, check_range
 
 PROFILE_NAMES = ("smoke", "cpu", "paper")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")   # torch.compile modes
 LOSS_NAMES = ("ns", "hinge", "wgan-gp")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 DATASET_NAMES = ("mnist", "fashion-mnist", "cifar10", "synthetic")
@@ -28,7 +29,7 @@ G_INPUT_NAMES = ("gaussian", "generator") + DATASET_NAMES   # generator inputs (
 # Fields added after the first release: left out of the run key while they hold these defaults, so run
 # folders trained before they existed keep their keys (and are reused, not retrained).
 KEY_OPTIONAL_DEFAULTS = {"g_input": "gaussian", "g_input_res": 10, "g_input_noise": 0.0, "g_input_snapshot": None,
-                         "diffaugment": ""}
+                         "diffaugment": "", "channels_last": False, "compile": False}
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class RunConfig:
     domain_quality: str = "full"          # domain extractor: 'full' (cached, trained on the train split) or 'smoke'
     device: str = "auto"                  # 'auto' picks cuda when available
     amp: bool = True                      # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = False           # NHWC models and batches on CUDA (ignored on CPU)
+    compile: bool | str = False           # torch.compile the training steps: True or a mode in COMPILE_MODES (eager on failure)
 
     # ------------------------------------------------------------ validation
     def __post_init__(self) -> None:
@@ -135,8 +138,11 @@ class RunConfig:
         check_positive("log_every", self.log_every, integer=True)
         check_choice("domain_quality", self.domain_quality, ("full", "smoke"))
         check_choice("device", self.device, DEVICE_NAMES)
-        if not isinstance(self.amp, bool):
-            raise bad_param("amp", self.amp, "True or False")
+        for name in ("amp", "channels_last"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad_param(name, getattr(self, name), "True or False")
+        if not isinstance(self.compile, bool) and self.compile not in COMPILE_MODES:
+            raise bad_param("compile", self.compile, f"True, False or a torch.compile mode in {COMPILE_MODES}")
         if isinstance(self.eval_protocols, str) or not isinstance(self.eval_protocols, (tuple, list)):
             raise bad_param("eval_protocols", self.eval_protocols, "a list of protocol keys like 'fid2k_domain'")
         from .metrics.evaluate import parse_protocol
@@ -244,8 +250,11 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile(
         name="paper", seeds=(0, 1, 2),
         # 200 epochs of CIFAR-10 at batch 64 (the Perturbative GAN train scripts: papers.md 1.5)
+        # bf16 autocast + torch.compile(mode='reduce-overhead', CUDA graphs): 2.6x (DCGAN) and 3.2x (perturbative G)
+        # the images/s of a plain fp32 loop on an H100 (bench/bench_gpu.py, results/bench/)
         run=dict(steps=156_250, batch_size=64, width=128, eval_every=5000, ckpt_every=5000, log_every=100,
-                 eval_protocols=("fid5k_domain", "fid10k_inception"), domain_quality="full"),
+                 eval_protocols=("fid5k_domain", "fid10k_inception"), domain_quality="full",
+                 amp=True, compile="reduce-overhead"),
         final_protocols=("fid10k_domain", "kid10k_domain", "is10k_domain"),
         inception_protocols=("fid50k_inception", "kid50k_inception", "is50k_inception"),
         grid_images=64),

@@ -522,6 +522,13 @@ def _epoch_perm(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+@functools.lru_cache(maxsize=4)
+def _epoch_perm_on(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """:func:`_epoch_perm` on ``device``: copied once per epoch, so a GPU step indexes without a host copy."""
+    perm = _epoch_perm(n, seed, epoch)
+    return perm if device.type == "cpu" else perm.to(device)
+
+
 def batch_at(dataset: ImageSet, step: int, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch number ``step``: images float32 ``(B, C, 32, 32)`` in [-1, 1] and labels ``(B,)``.
 
@@ -541,7 +548,8 @@ def batch_at(dataset: ImageSet, step: int, batch_size: int, seed: int) -> tuple[
                           "a data fraction that leaves fewer images than one batch: raise fraction or lower batch_size")
     start = int(step) * batch_size
     first, last = start // n, (start + batch_size - 1) // n                   # last <= first + 1 as B <= N
-    stream = torch.cat([_epoch_perm(n, seed, e) for e in range(first, last + 1)])  # (n or 2n,)
+    dev = dataset.images.device                                               # a dataset on the GPU indexes there
+    stream = torch.cat([_epoch_perm_on(n, seed, e, dev) for e in range(first, last + 1)])  # (n or 2n,)
     idx = stream[start - first * n: start - first * n + batch_size]            # (B,)
     return to_float(dataset.images[idx]), dataset.labels[idx]
 

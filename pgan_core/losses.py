@@ -4,7 +4,9 @@ al. 2018) and WGAN-GP (Gulrajani et al. 2017, arXiv:1704.00028).
 Each loss is a pair of functions on logits/critic values: ``d_loss(D, real, fake, gen)`` returns
 the scalar discriminator loss (including any penalty) and a dict of logged terms;
 ``g_loss(D, fake)`` returns the generator loss. ``gen`` is the torch.Generator that draws any
-randomness the loss needs (the WGAN-GP interpolation weights), so a run is reproducible.
+randomness the loss needs (the WGAN-GP interpolation weights), so a run is reproducible; draws
+happen on ``gen``'s device. Logged terms are detached 0-d tensors, not Python floats, so a GPU step
+never waits for the device; the loop converts them when it writes a log line.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def ns_d(D, real, fake, gen=None, **_):
     """L_D = E[softplus(-D(x))] + E[softplus(D(G(z)))]  (= BCE with labels 1 / 0)."""
     d_real, d_fake = D(real), D(fake)
     loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-    return loss, {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+    return loss, {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
 
 
 def ns_g(D, fake):
@@ -33,7 +35,7 @@ def hinge_d(D, real, fake, gen=None, **_):
     """L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
     d_real, d_fake = D(real), D(fake)
     loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-    return loss, {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+    return loss, {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
 
 
 def hinge_g(D, fake):
@@ -45,13 +47,14 @@ def wgan_gp_d(D, real, fake, gen=None, gp_lambda: float = 10.0, **_):
     """L_D = E[D(G(z))] - E[D(x)] + lambda E[(||grad_xhat D(xhat)||_2 - 1)^2],
     xhat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per sample (Gulrajani et al. 2017, Alg. 1)."""
     d_real, d_fake = D(real), D(fake)
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=gen, device="cpu").to(real.device, real.dtype)
+    dev = gen.device if gen is not None else torch.device("cpu")
+    eps = torch.rand(real.shape[0], 1, 1, 1, generator=gen, device=dev).to(real.device, real.dtype)  # (B, 1, 1, 1)
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
     grad_norm = grad.flatten(1).norm(2, dim=1)              # ||grad_xhat D(xhat)||_2, (B,)
     gp = ((grad_norm - 1) ** 2).mean()
     loss = d_fake.mean() - d_real.mean() + gp_lambda * gp
-    return loss, {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "gp": gp.item()}
+    return loss, {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(), "gp": gp.detach()}
 
 
 def wgan_g(D, fake):

@@ -11,6 +11,14 @@ from ``seed``. So a run interrupted at any point and resumed from its last ``sta
 with weights and metrics bit-identical to the uninterrupted run on the same machine and thread
 count. On CUDA, cuDNN/cuBLAS kernels may differ run to run (see README).
 
+GPU path (same maths, fewer waits): the dataset lives on the GPU (32 px sets are small), the
+per-iteration generators are CUDA generators so latents and loss randomness are drawn there, and
+the loop never reads a device value inside an iteration: the finiteness checks of losses and
+gradient norms, the exploding-gradient alarm and the loss log are resolved together at each
+log/eval/checkpoint step (one synchronisation), still naming the first bad iteration, before any
+checkpoint is written. ``channels_last`` and ``compile`` (torch.compile, tried once at start on a
+copy of the state; a failure falls back to eager with a warning and a log event) are opt-in.
+
 Files in ``run_dir``: ``config.json``, ``log.jsonl`` (one JSON object per line, ``kind`` = loss,
 metric or event), ``state.pt`` / ``snapshot.pt`` (+ ``.sha256``), ``record.json`` once complete.
 """
@@ -92,8 +100,9 @@ def build_run_models(cfg: RunConfig, device: torch.device) -> tuple[nn.Module, n
 def make_optimizers(cfg: RunConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Adam, torch.optim.Adam]:
     """Adam for G (lr_g, betas_g) and for D (lr_d, betas_d): two time scales when lr_d != lr_g (TTUR)."""
     cfg = cfg.resolved()
-    return (torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas_g),
-            torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d))
+    fused = next(G.parameters()).is_cuda or None               # one fused kernel per update on the GPU
+    return (torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas_g, fused=fused),
+            torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d, fused=fused))
 
 
 class AugmentedD(nn.Module):
@@ -114,13 +123,80 @@ def _step_seed(seed: int, step: int, k: int) -> int:
     return (seed * 1_000_003 + step) * 64 + k
 
 
-def _step_generator(seed: int, step: int, k: int) -> torch.Generator:
-    return torch.Generator().manual_seed(_step_seed(seed, step, k))
+def _step_generator(seed: int, step: int, k: int, device: torch.device | None = None) -> torch.Generator:
+    """The generator of stream ``k`` of iteration ``step``; on a CUDA device a CUDA generator (draws stay there)."""
+    dev = device if device is not None and device.type == "cuda" else "cpu"
+    return torch.Generator(device=dev).manual_seed(_step_seed(seed, step, k))
 
 
 def _grad_norm(module: nn.Module) -> float:
-    sq = [p.grad.detach().float().pow(2).sum() for p in module.parameters() if p.grad is not None]
-    return math.sqrt(float(torch.stack(sq).sum())) if sq else 0.0
+    return float(_grad_norm_tensor(module))
+
+
+def _grad_norm_tensor(module: nn.Module) -> torch.Tensor:
+    """The global L2 norm of ``module``'s gradients as a 0-d float32 tensor on their device (no sync; two
+    kernels through ``torch._foreach_norm`` on the GPU)."""
+    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    if grads[0].is_cuda:
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+    return torch.stack([g.float().pow(2).sum() for g in grads]).sum().sqrt()
+
+
+def _to_channels_last(*modules: nn.Module) -> None:
+    for m in modules:
+        m.to(memory_format=torch.channels_last)
+
+
+def compile_for_training(cfg: RunConfig, G: nn.Module, D: nn.Module, loss, data, inputs,
+                         device: torch.device) -> tuple[nn.Module, nn.Module, dict]:
+    """torch.compile G and D for the training steps, where it works: tried once on one real D and G step
+    (forward and backward; the weights, buffers and gradients are restored after), G and D first, then G
+    alone (WGAN-GP's double backward through D is not supported by compiled graphs). Returns the modules
+    the steps call (originals on failure) and an event describing the outcome (logged and warned)."""
+    import warnings
+
+    state = {n: copy.deepcopy(m.state_dict()) for n, m in (("G", G), ("D", D))}
+    real, _ = batch_at(data, 0, cfg.batch_size, cfg.seed)
+    real = real.to(device)
+    if cfg.channels_last and device.type == "cuda":
+        real = real.contiguous(memory_format=torch.channels_last)
+    errors = []
+    for which in (("G", "D"), ("G",)):
+        t0 = time.perf_counter()
+        try:
+            kw = {} if cfg.compile is True else {"mode": cfg.compile}
+            Gc = torch.compile(G, **kw) if "G" in which else G
+            Dc = torch.compile(D, **kw) if "D" in which else D
+            gen = _step_generator(cfg.seed, 0, 0, device)
+            z = inputs.draw(cfg.batch_size, gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
+                with torch.no_grad():
+                    fake = Gc(z)
+                ld, _ = loss.d_loss(Dc, real, fake.float(), gen, gp_lambda=cfg.gp_lambda)
+            ld.backward()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
+                lg = loss.g_loss(Dc, Gc(z))
+            lg.backward()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            ok = True
+        except Exception as e:                                   # noqa: BLE001 - any compile/runtime failure
+            ok = False
+            errors.append(f"{'+'.join(which)}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+        finally:
+            for n, m in (("G", G), ("D", D)):
+                m.load_state_dict(state[n])
+                m.zero_grad(set_to_none=True)
+        if ok:
+            event = {"event": "compiled", "modules": list(which), "compile_seconds": round(time.perf_counter() - t0, 2),
+                     "failed": errors}
+            if errors:
+                warnings.warn(f"torch.compile: {errors[0]}; compiled {'+'.join(which)} only", RuntimeWarning)
+            return Gc, Dc, event
+    warnings.warn(f"torch.compile failed ({'; '.join(errors)}); training runs eagerly", RuntimeWarning)
+    return G, D, {"event": "compile_failed", "failed": errors}
 
 
 def _read_log(path: Path) -> list[dict]:
@@ -163,8 +239,13 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
         raise ConfigError(f"parameter 'batch_size': got {cfg.batch_size} but data_fraction={cfg.data_fraction} / "
                           f"max_images={cfg.max_images} leave only {len(data)} images; allowed: batch_size <= {len(data)}")
     inputs = make_input(cfg)                                  # Gaussian z or Spider image inputs
+    on_gpu = device.type == "cuda"
+    if on_gpu:                                                # 32 px sets fit on the GPU: no loader, no host copies
+        torch.backends.cudnn.benchmark = True                 # fixed shapes: let cuDNN pick its fastest kernels
+        data = dataclasses.replace(data, images=data.images.to(device), labels=data.labels.to(device))
     G, D = build_run_models(cfg, device)
-    D_loss_view = AugmentedD(D, cfg.diffaugment) if cfg.diffaugment else D   # what the losses call
+    if cfg.channels_last and on_gpu:
+        _to_channels_last(G, D)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else G
     loss = get_loss(cfg.loss)
     opt_g, opt_d = make_optimizers(cfg, G, D)
@@ -198,6 +279,10 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
             explode.update({k: e[k] for k in ("first_step", "count", "max")})
 
     params_G, params_D = count_params(G), count_params(D)
+    G_step, D_step, compile_event = G, D, None                # what the training steps call
+    if cfg.compile:
+        G_step, D_step, compile_event = compile_for_training(cfg, G, D, loss, data, inputs, device)
+    D_loss_view = AugmentedD(D_step, cfg.diffaugment) if cfg.diffaugment else D_step   # what the losses call
     log_f = open(log_path, "a")
 
     def log(entry: dict) -> None:
@@ -229,11 +314,56 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
         bar = tqdm(total=cfg.steps, initial=start, desc=cfg.run_name()[:40], leave=False, mininterval=1.0)
     if resumed_from is not None:
         log({"kind": "event", "step": start, "event": "resumed"})
+    if compile_event is not None:
+        log({"kind": "event", "step": start, **compile_event})
+
+    # Checks of every update (finite loss and gradient norm; D's exploding-gradient alarm). On CPU they run
+    # at each update, before the optimiser step; on the GPU they are queued and resolved at the next
+    # log/eval/checkpoint step in one synchronisation, in order, so the first bad iteration is still the
+    # one named and no checkpoint is written after it.
+    pending: list[tuple[str, int, torch.Tensor, torch.Tensor]] = []
+    last_gn = {"discriminator": 0.0, "generator": 0.0}
+
+    def note_d_grad(at: int, gn_d: float) -> None:
+        if gn_d > D_GRAD_ALARM:                               # exploding D: report, do not hide
+            explode["first_step"] = at if explode["first_step"] is None else explode["first_step"]
+            explode["count"] += 1
+            explode["max"] = max(explode["max"], gn_d)
+            if explode["count"] == 1 or at % cfg.log_every == 0:
+                log({"kind": "alarm", "step": at, "alarm": "d_grad_explosion", "grad_norm_d": gn_d,
+                     **{k: explode[k] for k in ("first_step", "count", "max")}})
+
+    def update(loss_t: torch.Tensor, opt: torch.optim.Optimizer, module: nn.Module, who: str, at: int) -> None:
+        if not on_gpu:
+            gn = _update(loss_t, opt, module, who, at, run_dir)
+            last_gn[who] = gn
+            if who == "discriminator":
+                note_d_grad(at, gn)
+            return
+        opt.zero_grad(set_to_none=True)
+        loss_t.backward()
+        pending.append((who, at, loss_t.detach().float(), _grad_norm_tensor(module)))
+        opt.step()
+
+    def resolve() -> None:
+        if not pending:
+            return
+        vals = torch.stack([torch.stack([lv, gv]) for _, _, lv, gv in pending]).tolist()   # one sync
+        for (who, at, _, _), (lv, gv) in zip(pending, vals):
+            if not (math.isfinite(lv) and math.isfinite(gv)):
+                pending.clear()
+                raise _diverged(who, at, lv, gv, run_dir)
+            last_gn[who] = gv
+            if who == "discriminator":
+                note_d_grad(at, gv)
+        pending.clear()
+
     step = start
     try:
         G.train(); D.train()
         while step < cfg.steps:
             if stop_after is not None and step - start >= stop_after:
+                resolve()
                 return RunRecord(config=cfg.to_dict(), config_key=key, run_dir=str(run_dir), steps=step,
                                  train_seconds=train_seconds, sec_per_iter=train_seconds / max(step, 1),
                                  real_img_per_s=0.0, params_G=params_G, params_D=params_D, history=history,
@@ -242,45 +372,42 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
             # layers that draw from torch's global RNG (PConv, NICE noise, dropout) get a per-iteration seed too,
             # so their draws depend only on (seed, step) and a resumed run stays bit-identical
             torch.manual_seed(_step_seed(cfg.seed, step, 62))
-            terms: dict[str, float] = {}
+            terms: dict[str, Any] = {}
             # ---- discriminator: n_critic steps
             for k in range(cfg.n_critic):
-                gen = _step_generator(cfg.seed, step, k)
-                real, _ = batch_at(data, step * cfg.n_critic + k, cfg.batch_size, cfg.seed)
-                real = real.to(device, non_blocking=True)
+                gen = _step_generator(cfg.seed, step, k, device)
+                real, _ = batch_at(data, step * cfg.n_critic + k, cfg.batch_size, cfg.seed)   # on the data's device
+                if cfg.channels_last and on_gpu:
+                    real = real.contiguous(memory_format=torch.channels_last)
                 z = inputs.draw(cfg.batch_size, gen).to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     with torch.no_grad():
-                        fake = G(z)
+                        fake = G_step(z)
                     loss_d, terms = loss.d_loss(D_loss_view, real, fake.float(), gen, gp_lambda=cfg.gp_lambda)
-                gn_d = _update(loss_d, opt_d, D, "discriminator", step, run_dir)
-                if gn_d > D_GRAD_ALARM:                       # exploding D: report, do not hide
-                    explode["first_step"] = step if explode["first_step"] is None else explode["first_step"]
-                    explode["count"] += 1
-                    explode["max"] = max(explode["max"], gn_d)
-                    if explode["count"] == 1 or step % cfg.log_every == 0:
-                        log({"kind": "alarm", "step": step, "alarm": "d_grad_explosion", "grad_norm_d": gn_d,
-                             **{k: explode[k] for k in ("first_step", "count", "max")}})
+                update(loss_d, opt_d, D, "discriminator", step)
             # ---- generator
-            gen = _step_generator(cfg.seed, step, 63)
+            gen = _step_generator(cfg.seed, step, 63, device)
             z = inputs.draw(cfg.batch_size, gen).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss_g = loss.g_loss(D_loss_view, G(z))
-            gn_g = _update(loss_g, opt_g, G, "generator", step, run_dir)
+                loss_g = loss.g_loss(D_loss_view, G_step(z))
+            update(loss_g, opt_g, G, "generator", step)
             cur_nimg += cfg.batch_size
             if G_ema is not G:
                 ema_update(G_ema, G, batch_size=cfg.batch_size, cur_nimg=cur_nimg, ema_kimg=cfg.ema_kimg,
                            rampup=cfg.ema_rampup)
-            if device.type == "cuda":
+            step += 1
+            boundary = (step % cfg.log_every == 0 or step == cfg.steps or step % cfg.ckpt_every == 0
+                        or (evaluator is not None and cfg.eval_every and step % cfg.eval_every == 0))
+            if on_gpu and boundary:
+                resolve()                                     # waits for the GPU: inside the timed region
                 torch.cuda.synchronize()
             train_seconds += time.perf_counter() - t0
-            step += 1
             if bar is not None:
                 bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 log({"kind": "loss", "step": step, "loss_d": round(loss_d.item(), 6), "loss_g": round(loss_g.item(), 6),
-                     "grad_norm_d": round(gn_d, 6), "grad_norm_g": round(gn_g, 6),
-                     **{k: round(v, 6) for k, v in terms.items()}})
+                     "grad_norm_d": round(last_gn["discriminator"], 6), "grad_norm_g": round(last_gn["generator"], 6),
+                     "train_seconds": round(train_seconds, 4), **{k: round(float(v), 6) for k, v in terms.items()}})
             if evaluator is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps):
                 evaluate(step)
             if step % cfg.ckpt_every == 0 or step == cfg.steps:

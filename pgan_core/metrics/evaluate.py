@@ -41,7 +41,7 @@ _KEY_RE = re.compile(r"^(fid|kid|is)(\d+)(k?)_(domain|inception)$")
 _KEY_FORM = ("'<metric><n>_<extractor>' with metric in fid|kid|is, n digits with optional 'k' (x1000), "
              "extractor in domain|inception, e.g. 'fid5k_domain', 'kid500_inception'")
 STATS_FORMAT = 1  # bump when the reference-statistics file layout changes
-_INCEPTION_MAX_BATCH = 64  # 299x299 activations: keep CPU memory bounded
+_INCEPTION_MAX_BATCH = 64  # 299x299 activations: keep CPU memory bounded (the GPU takes the full batch_size)
 
 
 # ---------------------------------------------------------------- protocols
@@ -135,6 +135,10 @@ class Evaluator:
         ns = [p.n for p in self.protocols if p.extractor == extractor and (not reference or p.metric != "is")]
         return max(ns, default=0)
 
+    def _inception_batch(self) -> int:
+        """Inception batch: the full ``batch_size`` on a GPU, at most 64 on a CPU (memory)."""
+        return self.batch_size if self.device.type == "cuda" else min(self.batch_size, _INCEPTION_MAX_BATCH)
+
     def extractor(self, name: str) -> Any:
         """The feature extractor 'domain' or 'inception' (loaded or trained on first use)."""
         check_choice("extractor", name, EXTRACTORS)
@@ -144,8 +148,7 @@ class Evaluator:
                     self.dataset, quality=self.domain_quality, cache_dir=self.cache_dir, seed=self.domain_seed,
                     progress=self.progress, device=self.device, batch_size=self.batch_size)
             else:
-                self._extractors[name] = InceptionFeatures(batch_size=min(self.batch_size, _INCEPTION_MAX_BATCH),
-                                                           device=self.device)
+                self._extractors[name] = InceptionFeatures(batch_size=self._inception_batch(), device=self.device)
         return self._extractors[name]
 
     def _features(self, name: str, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -259,8 +262,7 @@ class Evaluator:
                     lg = logits["domain"][:p.n]
                 elif logits_ok:
                     if self._is_net is None:
-                        self._is_net = TorchFidelityInception(batch_size=min(self.batch_size, _INCEPTION_MAX_BATCH),
-                                                              device=self.device)
+                        self._is_net = TorchFidelityInception(batch_size=self._inception_batch(), device=self.device)
                     _, lg = self._is_net(images[:p.n])
                 else:
                     out[key], out[key + "_std"] = None, None

@@ -72,7 +72,8 @@ class GaussianInput:
         self.dim = int(check_positive("z_dim", dim, integer=True))
 
     def draw(self, batch: int, gen: torch.Generator) -> torch.Tensor:
-        return torch.randn(batch, self.dim, generator=gen)            # (batch, dim)
+        """(batch, dim) on ``gen``'s device (a CUDA generator draws on the GPU: no host-to-device copy)."""
+        return torch.randn(batch, self.dim, generator=gen, device=gen.device)   # (batch, dim)
 
     def at(self, indices: Sequence[int], seed: int) -> torch.Tensor:
         out = torch.empty(len(indices), self.dim)
@@ -96,13 +97,24 @@ class ImageInput:
         self.res, self.dim = int(res), int(res * res)
         self.noise = float(check_positive("g_input_noise", noise, allow_zero=True))
         self.source = source
+        self._device_tables: dict[str, torch.Tensor] = {}              # copies of the table on other devices
 
     def draw(self, batch: int, gen: torch.Generator) -> torch.Tensor:
-        idx = torch.randint(self.table.shape[0], (batch,), generator=gen)
-        u = self.table[idx]                                            # (batch, dim)
+        """(batch, dim) on ``gen``'s device (the table is copied there once)."""
+        table = self._table_on(gen.device)
+        idx = torch.randint(table.shape[0], (batch,), generator=gen, device=gen.device)
+        u = table[idx]                                                 # (batch, dim)
         if self.noise > 0:
-            u = u + self.noise * torch.randn(batch, self.dim, generator=gen)
+            u = u + self.noise * torch.randn(batch, self.dim, generator=gen, device=gen.device)
         return u
+
+    def _table_on(self, device: torch.device) -> torch.Tensor:
+        if self.table.device != device:
+            cached = self._device_tables.get(str(device))
+            if cached is None:
+                cached = self._device_tables[str(device)] = self.table.to(device)
+            return cached
+        return self.table
 
     def at(self, indices: Sequence[int], seed: int) -> torch.Tensor:
         out = torch.empty(len(indices), self.dim)
