@@ -64,6 +64,7 @@ import collections
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,6 +84,7 @@ BACKENDS = ("gloo", "nccl")
 DEFAULT_TIMEOUT_S = 1800.0      # collective timeout: long enough for rank 0's evaluations, short of a hang
 DUMP_ENV = "PGAN_DIST_DUMP"     # test aid: a folder where every rank saves its final G, D, G_ema (rank<r>.pt)
 LOG_TAIL_LINES = 40             # lines of the launch log quoted in a failure message
+_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Diverged|Exception|Interrupt)\b: ")  # 'pkg.FooError: message'
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,7 @@ def run_torchrun(nproc: int, script_args: list[str], *, log_path: str | Path, ti
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+    errors: list[str] = []                                          # the ranks' own exception lines, first first
     with open(log_path, "w") as log_f:
         log_f.write("$ " + " ".join(cmd) + "\n")
         log_f.flush()
@@ -311,6 +314,8 @@ def run_torchrun(nproc: int, script_args: list[str], *, log_path: str | Path, ti
                 log_f.write(line)
                 log_f.flush()
                 tail.append(line.rstrip("\n"))
+                if _ERROR_LINE.match(line.strip()) and "ChildFailedError" not in line and len(errors) < 5:
+                    errors.append(line.strip())
                 if echo:
                     print(line, end="", flush=True)
 
@@ -328,7 +333,8 @@ def run_torchrun(nproc: int, script_args: list[str], *, log_path: str | Path, ti
             raise
         reader.join(5)
     if rc != 0:
-        raise DistributedError(f"torchrun with nproc={nproc} failed (exit code {rc}); log {log_path}, "
+        first = f"first error: {errors[0]}; " if errors else ""
+        raise DistributedError(f"torchrun with nproc={nproc} failed (exit code {rc}); {first}log {log_path}, "
                                "last lines:\n" + "\n".join(tail))
 
 

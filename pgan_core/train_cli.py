@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from torch.distributed.elastic.multiprocessing.errors import record
+
 from .config import RunConfig
 from .errors import ConfigError
 
@@ -29,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@record                                      # under torchrun: the failing rank's traceback goes into torchrun's summary
 def main(argv: list[str] | None = None) -> int:
     from .training import train
 
