@@ -3,8 +3,8 @@ process group, so one launch covers several configurations.
 
     torchrun --standalone --nproc_per_node 2 tests/dist_worker.py --jobs jobs.json
 
-``jobs.json`` is a list of ``{"config": RunConfig fields, "run_dir": str, "dump": str}``; each rank saves its
-final G, D, G_ema to ``<dump>/rank<r>.pt``. Registers ``test-nobn``, a DCGAN G and critic with every BatchNorm
+``jobs.json`` is a list of ``{"config": RunConfig fields, "run_dir": str, "dump": str}`` with optional
+``"resume"`` (default False) and ``"stop_after"``; each rank saves its final G, D, G_ema to ``<dump>/rank<r>.pt``. Registers ``test-nobn``, a DCGAN G and critic with every BatchNorm
 removed, the model on which N processes with B/N must match one process with B (BN couples a batch's samples).
 """
 from __future__ import annotations
@@ -57,7 +57,8 @@ def main() -> None:
     try:
         for job in json.loads(open(args.jobs).read()):
             os.environ[DUMP_ENV] = job["dump"]
-            train(RunConfig.from_params(job["config"]), job["run_dir"], progress=False, resume=False)
+            train(RunConfig.from_params(job["config"]), job["run_dir"], progress=False, resume=job.get("resume", False),
+                  stop_after=job.get("stop_after"))
     finally:
         env.close()
 
