@@ -29,6 +29,10 @@ class TrainingDiverged(PganError, FloatingPointError):
     """A loss or gradient became NaN/inf; the message names the step and the last good checkpoint."""
 
 
+class DistributedError(PganError, RuntimeError):
+    """A multi-process run failed or timed out; the message quotes the end of its launch log."""
+
+
 def bad_param(name: str, value: Any, allowed: str) -> ConfigError:
     """Build the one-line error for parameter ``name``: what was given and what is allowed."""
     return ConfigError(f"parameter '{name}': got {value!r}; allowed: {allowed}")

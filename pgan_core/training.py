@@ -19,6 +19,9 @@ log/eval/checkpoint step (one synchronisation), still naming the first bad itera
 checkpoint is written. ``channels_last`` and ``compile`` (torch.compile, tried once at start on a
 copy of the state; a failure falls back to eager with a warning and a log event) are opt-in.
 
+Under ``torchrun`` the same function trains data-parallel: each rank takes its shard of the global
+batch, gradients are averaged, rank 0 alone evaluates and writes files (:mod:`pgan_core.distributed`).
+
 Files in ``run_dir``: ``config.json``, ``log.jsonl`` (one JSON object per line, ``kind`` = loss,
 metric or event), ``state.pt`` / ``snapshot.pt`` (+ ``.sha256``), ``record.json`` once complete.
 """
@@ -40,6 +43,7 @@ from .augment import diff_augment
 from .checkpoint import SNAPSHOT_FILE, STATE_FILE, load_checkpoint, save_snapshot, save_state
 from .config import RunConfig
 from .data import batch_at, dataset_channels, load_dataset
+from .distributed import average_gradients, init_distributed
 from .ema import ema_update
 from .errors import ConfigError, IntegrityError, TrainingDiverged
 from .io import atomic_write_json, atomic_write_text, runs_root
@@ -76,6 +80,7 @@ class RunRecord:
     status: str = "complete"
     alarms: list[dict[str, Any]] = field(default_factory=list)   # e.g. exploding D gradients (first step, count, max)
     code: dict[str, Any] = field(default_factory=dict)           # git commit (and dirty flag) the run finished at
+    world_size: int = 1                                          # processes that trained it (pgan_core.distributed)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -231,9 +236,21 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
         rec = json.loads(record_path.read_text())
         if rec.get("config_key") == key:
             return RunRecord(**rec)
-    atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
-
     device = resolve_device(cfg.device)
+    dist_env = init_distributed(device.type)                  # world 1 (no torchrun): no process group, no change
+    device = dist_env.device
+    try:
+        return _train(cfg, key, run_dir, record_path, device, dist_env, evaluator, progress, resume, stop_after)
+    finally:
+        dist_env.close()
+
+
+def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: torch.device, dist_env: Any,
+           evaluator: Any, progress: bool, resume: bool, stop_after: int | None) -> RunRecord:
+    """The body of :func:`train`, on this process's device and rank (``dist_env``: a DistEnv)."""
+    if dist_env.is_main:
+        atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
+    dist_env.check_batch(cfg.batch_size)
     data = load_dataset(cfg.dataset, "train", fraction=cfg.data_fraction, seed=cfg.seed, max_images=cfg.max_images)
     if cfg.batch_size > len(data):
         raise ConfigError(f"parameter 'batch_size': got {cfg.batch_size} but data_fraction={cfg.data_fraction} / "
@@ -249,7 +266,8 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else G
     loss = get_loss(cfg.loss)
     opt_g, opt_d = make_optimizers(cfg, G, D)
-    if evaluator is None and cfg.eval_protocols:
+    evaluator = evaluator if dist_env.is_main else None       # metrics on rank 0 only
+    if evaluator is None and cfg.eval_protocols and dist_env.is_main:
         from .metrics.evaluate import Evaluator
 
         evaluator = Evaluator(cfg.dataset, list(cfg.eval_protocols), domain_quality=cfg.domain_quality,
@@ -267,11 +285,13 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
         opt_g.load_state_dict(st["opt_g"]); opt_d.load_state_dict(st["opt_d"])
         start, cur_nimg, train_seconds, resumed_from = st["step"], st["cur_nimg"], st["train_seconds"], st["step"]
         kept = [e for e in _read_log(log_path) if e.get("step", 0) <= start and e.get("kind") != "event"]
-        atomic_write_text(log_path, "".join(json.dumps(e) + "\n" for e in kept))
+        if dist_env.is_main:
+            atomic_write_text(log_path, "".join(json.dumps(e) + "\n" for e in kept))
     else:
         kept = []
-        if log_path.exists():
+        if log_path.exists() and dist_env.is_main:
             log_path.unlink()
+    dist_env.broadcast(G, D, G_ema)                           # every rank starts from rank 0's weights
     history = [e for e in kept if e.get("kind") == "metric"]
     explode = {"kind": "d_grad_explosion", "threshold": D_GRAD_ALARM, "first_step": None, "count": 0, "max": 0.0}
     for e in kept:
@@ -283,13 +303,16 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
     if cfg.compile:
         G_step, D_step, compile_event = compile_for_training(cfg, G, D, loss, data, inputs, device)
     D_loss_view = AugmentedD(D_step, cfg.diffaugment) if cfg.diffaugment else D_step   # what the losses call
-    log_f = open(log_path, "a")
+    log_f = open(log_path, "a") if dist_env.is_main else None
 
     def log(entry: dict) -> None:
-        log_f.write(json.dumps(entry) + "\n")
-        log_f.flush()
+        if log_f is not None:
+            log_f.write(json.dumps(entry) + "\n")
+            log_f.flush()
 
     def checkpoint(step: int) -> None:
+        if not dist_env.is_main:
+            return
         save_state(run_dir, G=G, D=D, G_ema=G_ema, opt_g=opt_g, opt_d=opt_d, step=step, cur_nimg=cur_nimg,
                    train_seconds=train_seconds, config=cfg.to_dict(), config_key=key)
         save_snapshot(run_dir, G_ema=G_ema, step=step, config=cfg.to_dict(), config_key=key)
@@ -308,7 +331,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
         return entry
 
     bar = None
-    if progress:
+    if progress and dist_env.is_main:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.steps, initial=start, desc=cfg.run_name()[:40], leave=False, mininterval=1.0)
@@ -342,6 +365,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
             return
         opt.zero_grad(set_to_none=True)
         loss_t.backward()
+        average_gradients(module)                              # over ranks under torchrun, else nothing
         pending.append((who, at, loss_t.detach().float(), _grad_norm_tensor(module)))
         opt.step()
 
@@ -371,26 +395,29 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
             t0 = time.perf_counter()
             # layers that draw from torch's global RNG (PConv, NICE noise, dropout) get a per-iteration seed too,
             # so their draws depend only on (seed, step) and a resumed run stays bit-identical
-            torch.manual_seed(_step_seed(cfg.seed, step, 62))
+            torch.manual_seed(dist_env.rank_seed(_step_seed(cfg.seed, step, 62)))   # per rank: shards draw apart
             terms: dict[str, Any] = {}
             # ---- discriminator: n_critic steps
             for k in range(cfg.n_critic):
                 gen = _step_generator(cfg.seed, step, k, device)
                 real, _ = batch_at(data, step * cfg.n_critic + k, cfg.batch_size, cfg.seed)   # on the data's device
+                real = dist_env.shard(real).to(device, non_blocking=True)         # this rank's (B / world, C, H, W)
                 if cfg.channels_last and on_gpu:
                     real = real.contiguous(memory_format=torch.channels_last)
-                z = inputs.draw(cfg.batch_size, gen).to(device)
+                z = dist_env.shard(inputs.draw(cfg.batch_size, gen)).to(device)  # global batch's z, this rank's rows
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     with torch.no_grad():
                         fake = G_step(z)
-                    loss_d, terms = loss.d_loss(D_loss_view, real, fake.float(), gen, gp_lambda=cfg.gp_lambda)
+                    loss_d, terms = loss.d_loss(D_loss_view, real, fake.float(),
+                                                dist_env.shard_generator(gen, cfg.batch_size), gp_lambda=cfg.gp_lambda)
                 update(loss_d, opt_d, D, "discriminator", step)
             # ---- generator
             gen = _step_generator(cfg.seed, step, 63, device)
-            z = inputs.draw(cfg.batch_size, gen).to(device)
+            z = dist_env.shard(inputs.draw(cfg.batch_size, gen)).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss_g = loss.g_loss(D_loss_view, G_step(z))
             update(loss_g, opt_g, G, "generator", step)
+            dist_env.sync_buffers(G, D)                       # BN running statistics: mean over ranks
             cur_nimg += cfg.batch_size
             if G_ema is not G:
                 ema_update(G_ema, G, batch_size=cfg.batch_size, cur_nimg=cur_nimg, ema_kimg=cfg.ema_kimg,
@@ -405,15 +432,22 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
             if bar is not None:
                 bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
-                log({"kind": "loss", "step": step, "loss_d": round(loss_d.item(), 6), "loss_g": round(loss_g.item(), 6),
-                     "grad_norm_d": round(last_gn["discriminator"], 6), "grad_norm_g": round(last_gn["generator"], 6),
-                     "train_seconds": round(train_seconds, 4), **{k: round(float(v), 6) for k, v in terms.items()}})
-            if evaluator is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps):
-                evaluate(step)
+                vals = dist_env.mean_over_ranks({"loss_d": loss_d.item(), "loss_g": loss_g.item(),
+                                                 **{k: float(v) for k, v in terms.items()}})
+                log({"kind": "loss", "step": step, "loss_d": round(vals.pop("loss_d"), 6),
+                     "loss_g": round(vals.pop("loss_g"), 6), "grad_norm_d": round(last_gn["discriminator"], 6),
+                     "grad_norm_g": round(last_gn["generator"], 6), "train_seconds": round(train_seconds, 4),
+                     **{k: round(v, 6) for k, v in vals.items()}})
+            if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
+                if evaluator is not None:
+                    evaluate(step)
+                dist_env.barrier()                            # the other ranks wait for rank 0's metrics
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 checkpoint(step)
+        dist_env.dump(G=G, D=D, G_ema=G_ema)                  # test aid ($PGAN_DIST_DUMP), else nothing
     finally:
-        log_f.close()
+        if log_f is not None:
+            log_f.close()
         if bar is not None:
             bar.close()
 
@@ -423,7 +457,9 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                     params_G=params_G, params_D=params_D, history=history,
                     final={k: v for k, v in (history[-1] if history else {}).items() if k != "kind"},
                     device=str(device), resumed_from_step=resumed_from,
-                    alarms=[explode] if explode["count"] else [], code=git_commit())
+                    alarms=[explode] if explode["count"] else [], code=git_commit(), world_size=dist_env.world_size)
+    if not dist_env.is_main:
+        return rec
     if explode["count"]:
         import warnings
 
@@ -439,6 +475,7 @@ def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, module: nn.Module, w
     Returns the gradient norm."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients(module)                                  # over ranks under torchrun, else nothing
     gn = _grad_norm(module)
     if not (math.isfinite(loss.item()) and math.isfinite(gn)):
         raise _diverged(who, step, loss.item(), gn, run_dir)
