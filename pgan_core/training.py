@@ -11,6 +11,18 @@ from ``seed``. So a run interrupted at any point and resumed from its last ``sta
 with weights and metrics bit-identical to the uninterrupted run on the same machine and thread
 count. On CUDA, cuDNN/cuBLAS kernels may differ run to run (see README).
 
+Discriminator-side methods hook in without touching the loop's structure: input transforms wrap D
+for the losses (:class:`AugmentedD` for DiffAugment, :class:`MaskedD` for MaskedGAN masks, applied as
+D(mask(augment(x)))), and a D may carry a *D plugin* (``D.d_plugin``, e.g. NICE's
+:class:`~pgan_core.layers.nice.NiceRegularizer`) with three methods the D step calls::
+
+    begin_d_step()                 before the D loss's forwards
+    d_regularizer() -> (loss | None, terms)   extra D loss collected during them (added to L_D, terms logged)
+    after_d_step(terms) -> terms   after opt_d.step(), given the loss terms (s_t = terms['d_real_sign']);
+                                   adapts the plugin's state (kept in D's buffers, so in state.pt) and logs
+
+Probes at every evaluation: G's mechanism probes and D's memorisation gap (:mod:`pgan_core.probes`).
+
 Files in ``run_dir``: ``config.json``, ``log.jsonl`` (one JSON object per line, ``kind`` = loss,
 metric or event), ``state.pt`` / ``snapshot.pt`` (+ ``.sha256``), ``record.json`` once complete.
 """
@@ -30,22 +42,24 @@ import torch.nn as nn
 
 from .augment import diff_augment
 from .checkpoint import SNAPSHOT_FILE, STATE_FILE, load_checkpoint, save_snapshot, save_state
-from .config import RunConfig
-from .data import batch_at, dataset_channels, load_dataset
+from .config import D_BUILDER_OPTIONS, RunConfig
+from .data import batch_at, dataset_channels, load_dataset, to_float
 from .ema import ema_update
 from .errors import ConfigError, IntegrityError, TrainingDiverged
 from .io import atomic_write_json, atomic_write_text, runs_root
+from .layers.masking import DInputMask
 from .losses import get_loss
 from .models.spider import make_input
 from .params import count_params
 from .registry import build_models, builder_overrides
 from .results import git_commit
-from .probes import generator_probes
+from .probes import discriminator_probes, generator_probes
 from .sampling import generate
 
 LOG_FILE = "log.jsonl"
 RECORD_FILE = "record.json"
 PROBE_BATCH = 64            # evaluation inputs on which G's mechanism probes run (pgan_core.probes)
+MEM_PROBE_IMAGES = 512      # fixed training / held-out (test split) images of D's memorisation gap probe
 D_GRAD_ALARM = 1e4          # a discriminator gradient norm above this is logged and reported as exploding
 
 
@@ -82,7 +96,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_run_models(cfg: RunConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
-    g_o, d_o = builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level)
+    g_o, d_o = builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level,
+                                 d_options={k: getattr(cfg, k) for k in D_BUILDER_OPTIONS})
     torch.manual_seed(cfg.seed)                              # initial weights come from the seed
     G, D = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.input_dim,
                         width=cfg.width, g_overrides=g_o, d_overrides=d_o)
@@ -107,6 +122,28 @@ class AugmentedD(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.D(diff_augment(x, self.policy))
+
+
+class MaskedD(nn.Module):
+    """D applied to MaskedGAN-masked inputs (Huang et al. NeurIPS 2022; :class:`~pgan_core.layers.masking.DInputMask`),
+    real and fake, D and G step, draws from torch's global RNG. Inside AugmentedD when both are on: D(mask(augment(x)))."""
+
+    def __init__(self, D: nn.Module, mask: DInputMask) -> None:
+        super().__init__()
+        self.D, self.mask = D, mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D(self.mask(x))
+
+
+def d_input_mask(cfg: RunConfig) -> DInputMask | None:
+    """The run's MaskedGAN input masking (``cfg.d_mask`` and ``d_mask_*``), or None when off."""
+    kinds = cfg.d_mask_kinds()
+    if not kinds:
+        return None
+    return DInputMask(kinds, cfg.d_mask_prob, ratio=cfg.d_mask_ratio, patch=cfg.d_mask_patch, grid=cfg.d_mask_grid,
+                      n_bands=cfg.d_mask_bands, n_masked=cfg.d_mask_n_masked, balanced=cfg.d_mask_balanced,
+                      keep_dc=cfg.d_mask_keep_dc)
 
 
 def _step_seed(seed: int, step: int, k: int) -> int:
@@ -149,14 +186,13 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
     cfg = cfg.resolved()
     key = cfg.key()
     run_dir = Path(run_dir) if run_dir is not None else runs_root() / cfg.run_name()
-    run_dir.mkdir(parents=True, exist_ok=True)
     record_path = run_dir / RECORD_FILE
     if resume and record_path.is_file():
         rec = json.loads(record_path.read_text())
         if rec.get("config_key") == key:
             return RunRecord(**rec)
-    atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
 
+    # everything that can reject the config (data, models) runs before anything is written to run_dir
     device = resolve_device(cfg.device)
     data = load_dataset(cfg.dataset, "train", fraction=cfg.data_fraction, seed=cfg.seed, max_images=cfg.max_images)
     if cfg.batch_size > len(data):
@@ -164,7 +200,18 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                           f"max_images={cfg.max_images} leave only {len(data)} images; allowed: batch_size <= {len(data)}")
     inputs = make_input(cfg)                                  # Gaussian z or Spider image inputs
     G, D = build_run_models(cfg, device)
-    D_loss_view = AugmentedD(D, cfg.diffaugment) if cfg.diffaugment else D   # what the losses call
+    mask = d_input_mask(cfg)
+    D_loss_view = MaskedD(D, mask) if mask is not None else D                       # what the losses call:
+    D_loss_view = AugmentedD(D_loss_view, cfg.diffaugment) if cfg.diffaugment else D_loss_view  # D(mask(aug(x)))
+    d_plugin = getattr(D, "d_plugin", None)                   # D-side plugin (NICE), see the module docstring
+    if evaluator is not None or cfg.eval_protocols:           # fixed image sets of D's memorisation gap probe
+        held = load_dataset(cfg.dataset, "test", seed=cfg.eval_seed, max_images=MEM_PROBE_IMAGES)  # disjoint split
+        n_mem = min(MEM_PROBE_IMAGES, len(data), len(held))
+        pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.eval_seed))[:n_mem]
+        mem_train = to_float(data.images[pick]).to(device)    # (n_mem, C, 32, 32) training images of the run
+        mem_held = to_float(held.images[:n_mem]).to(device)   # (n_mem, C, 32, 32) held-out (test split) images
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else G
     loss = get_loss(cfg.loss)
     opt_g, opt_d = make_optimizers(cfg, G, D)
@@ -215,7 +262,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
         t0 = time.perf_counter()
         sample = lambda n: generate(G_ema, n, seed=cfg.eval_seed, device=device, inputs=inputs)  # noqa: E731
         metrics = evaluator.evaluate(sample)
-        probes = generator_probes(G, probe_z)
+        probes = {**generator_probes(G, probe_z), **discriminator_probes(D, mem_train, mem_held)}
         entry = {"kind": "metric", "step": step, "kimg": cur_nimg / 1000, "train_seconds": round(train_seconds, 4),
                  "eval_seconds": round(time.perf_counter() - t0, 3), **metrics, **probes}
         log(entry)
@@ -249,11 +296,19 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
                 real, _ = batch_at(data, step * cfg.n_critic + k, cfg.batch_size, cfg.seed)
                 real = real.to(device, non_blocking=True)
                 z = inputs.draw(cfg.batch_size, gen).to(device)
+                if d_plugin is not None:
+                    d_plugin.begin_d_step()
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     with torch.no_grad():
                         fake = G(z)
                     loss_d, terms = loss.d_loss(D_loss_view, real, fake.float(), gen, gp_lambda=cfg.gp_lambda)
+                    if d_plugin is not None:                  # e.g. NICE: + gamma (L_cons(x) + L_cons(x~))
+                        reg, reg_terms = d_plugin.d_regularizer()
+                        loss_d = loss_d if reg is None else loss_d + reg
+                        terms = {**terms, **reg_terms}
                 gn_d = _update(loss_d, opt_d, D, "discriminator", step, run_dir)
+                if d_plugin is not None:                      # e.g. NICE: beta from r_t
+                    terms = {**terms, **d_plugin.after_d_step(terms)}
                 if gn_d > D_GRAD_ALARM:                       # exploding D: report, do not hide
                     explode["first_step"] = step if explode["first_step"] is None else explode["first_step"]
                     explode["count"] += 1
