@@ -29,7 +29,16 @@ G_INPUT_NAMES = ("gaussian", "generator") + DATASET_NAMES   # generator inputs (
 # Fields added after the first release: left out of the run key while they hold these defaults, so run
 # folders trained before they existed keep their keys (and are reused, not retrained).
 KEY_OPTIONAL_DEFAULTS = {"g_input": "gaussian", "g_input_res": 10, "g_input_noise": 0.0, "g_input_snapshot": None,
-                         "diffaugment": "", "channels_last": False, "compile": False}
+                         "diffaugment": "", "channels_last": False, "compile": False, "pconv_kind": None, "pconv_rate": None, "nice_gamma": None,
+                         "nice_eta": None, "d_mask": "", "d_mask_prob": 1.0, "d_mask_ratio": 0.3, "d_mask_patch": 4,
+                         "d_mask_grid": "wrap", "d_mask_bands": 4, "d_mask_n_masked": 1, "d_mask_balanced": True,
+                         "d_mask_keep_dc": True}
+# Discriminator-builder options a run may override (None = the method's registry setting), and the D keyword
+# argument that must be set in the method's d_kwargs for the option to apply (PConv: conv='pconv'; NICE: nice=True).
+D_BUILDER_OPTIONS = {"pconv_kind": ("conv", "pconv"), "pconv_rate": ("conv", "pconv"),
+                     "nice_gamma": ("nice", True), "nice_eta": ("nice", True)}
+D_MASK_SPATIAL = ("d_mask_ratio", "d_mask_patch", "d_mask_grid")
+D_MASK_SPECTRAL = ("d_mask_bands", "d_mask_n_masked", "d_mask_balanced", "d_mask_keep_dc")
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,21 @@ class RunConfig:
     betas_d: tuple[float, float] | None = None
     n_critic: int | None = None           # D steps per G step (None = the method's setting, default 1)
     diffaugment: str = ""                 # DiffAugment policy on every D input, e.g. 'color,translation,cutout'; '' = off
+    # --- discriminator-side methods (papers.md 2, 4, 5); None = the method's registry setting
+    pconv_kind: str | None = None         # PConv perturbation: 'dropout', 'channel', 'gaussian' (PConv methods only)
+    pconv_rate: float | None = None       # PConv rate p in [0, 1) (PConv methods only)
+    nice_gamma: float | None = None       # NICE consistency weight gamma >= 0 (NICE methods only; 0 = noise only)
+    nice_eta: float | None = None         # NICE target eta of r_t in [-1, 1] (NICE methods only)
+    # MaskedGAN masking of every D input, after DiffAugment: D(mask(augment(x))); parameters of papers.md 5.3 [A]
+    d_mask: str | None = None             # '' (off), 'spatial', 'spectral' or 'spatial,spectral'; None = method's
+    d_mask_prob: float = 1.0              # probability in (0, 1] that a D input image is masked (q_0 = 1 - prob)
+    d_mask_ratio: float = 0.3             # spatial: fraction rho in (0, 1) of the shifted P x P cells zeroed
+    d_mask_patch: int = 4                 # spatial: cell side P in pixels
+    d_mask_grid: str = "wrap"             # spatial: 'wrap' (equal cells) or 'clip' (cells cut by the border)
+    d_mask_bands: int = 4                 # spectral: K radial bands
+    d_mask_n_masked: int = 1              # spectral: m bands masked per image, in [1, K - 1]
+    d_mask_balanced: bool = True          # spectral: energy-weighted band choice (False: uniform)
+    d_mask_keep_dc: bool = True           # spectral: band 0 (the DC term) never masked
     gp_lambda: float = 10.0               # WGAN-GP gradient penalty weight
     batch_size: int = 64
     steps: int = 1000                     # generator iterations
@@ -116,6 +140,7 @@ class RunConfig:
             parse_policy(self.diffaugment)
         except ConfigError as e:
             raise ConfigError(f"parameter 'diffaugment': {e}") from None
+        self._check_d_side()
         check_choice("g_input", self.g_input, G_INPUT_NAMES)
         check_positive("g_input_res", self.g_input_res, integer=True)
         if self.g_input_res > 32:
@@ -154,6 +179,62 @@ class RunConfig:
                 raise ConfigError(f"parameter 'eval_protocols': {e}") from None
         object.__setattr__(self, "eval_protocols", tuple(self.eval_protocols))
 
+    def _check_d_side(self) -> None:
+        from .layers.masking import MASK_KINDS
+        from .layers.pconv import PERTURB_KINDS
+        from .registry import get_method
+
+        spec = get_method(self.method)
+        if self.pconv_kind is not None:
+            check_choice("pconv_kind", self.pconv_kind, PERTURB_KINDS)
+        if self.pconv_rate is not None:
+            check_range("pconv_rate", self.pconv_rate, 0.0, 1.0, hi_open=True)
+        if self.nice_gamma is not None:
+            check_positive("nice_gamma", self.nice_gamma, allow_zero=True)
+        if self.nice_eta is not None:
+            check_range("nice_eta", self.nice_eta, -1.0, 1.0)
+        for name, (kw, needed) in D_BUILDER_OPTIONS.items():
+            if getattr(self, name) is not None and spec.d_kwargs.get(kw) != needed:
+                raise bad_param(name, getattr(self, name), f"None for method {self.method!r} (it applies to methods "
+                                                           f"whose D has {kw}={needed!r}, e.g. "
+                                                           f"{'sngan-pconv' if kw == 'conv' else 'sngan-nice'})")
+        if self.d_mask is not None:
+            if not isinstance(self.d_mask, str):
+                raise bad_param("d_mask", self.d_mask, "'', 'spatial', 'spectral' or 'spatial,spectral'")
+            kinds = [k.strip() for k in self.d_mask.split(",")] if self.d_mask.strip() else []
+            if len(set(kinds)) != len(kinds) or any(k not in MASK_KINDS for k in kinds):
+                raise bad_param("d_mask", self.d_mask, "'', 'spatial', 'spectral' or 'spatial,spectral'")
+            object.__setattr__(self, "d_mask", ",".join(sorted(kinds)))
+        check_range("d_mask_prob", self.d_mask_prob, 0.0, 1.0, lo_open=True)
+        check_range("d_mask_ratio", self.d_mask_ratio, 0.0, 1.0, lo_open=True, hi_open=True)
+        check_positive("d_mask_patch", self.d_mask_patch, integer=True)
+        if self.d_mask_patch > 32:
+            raise bad_param("d_mask_patch", self.d_mask_patch, "an integer in [1, 32] (images are 32x32)")
+        check_choice("d_mask_grid", self.d_mask_grid, ("wrap", "clip"))
+        check_positive("d_mask_bands", self.d_mask_bands, integer=True)
+        if self.d_mask_bands < 2:
+            raise bad_param("d_mask_bands", self.d_mask_bands, "an integer >= 2")
+        n = self.d_mask_n_masked
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n < self.d_mask_bands:
+            raise bad_param("d_mask_n_masked", n, f"an integer in [1, {self.d_mask_bands - 1}] (fewer than d_mask_bands)")
+        for name in ("d_mask_balanced", "d_mask_keep_dc"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad_param(name, getattr(self, name), "True or False")
+        kinds = self.d_mask_kinds()
+        for names, kind in ((D_MASK_SPATIAL, "spatial"), (D_MASK_SPECTRAL, "spectral"), (("d_mask_prob",), None)):
+            for name in names:
+                if getattr(self, name) != KEY_OPTIONAL_DEFAULTS[name] and (kind not in kinds if kind else not kinds):
+                    raise bad_param(name, getattr(self, name),
+                                    f"its default {KEY_OPTIONAL_DEFAULTS[name]!r} unless d_mask includes "
+                                    f"{repr(kind) if kind else 'a mask kind'} (d_mask is {','.join(kinds)!r})")
+
+    def d_mask_kinds(self) -> tuple[str, ...]:
+        """The MaskedGAN mask kinds of this run: ``d_mask``, or the method's when None; () = off."""
+        from .registry import get_method
+
+        value = self.d_mask if self.d_mask is not None else get_method(self.method).train_defaults.get("d_mask", "")
+        return tuple(k for k in value.split(",") if k)
+
     # ------------------------------------------------------------ derived
     def resolved(self) -> "RunConfig":
         """Fill the ``None`` optimiser fields from the method's registry entry."""
@@ -168,6 +249,8 @@ class RunConfig:
                               ("n_critic", 1)):
             if getattr(self, name) is None:
                 fill[name] = d.get(name, default)
+        if self.d_mask is None:
+            fill["d_mask"] = ",".join(self.d_mask_kinds())
         return dataclasses.replace(self, **fill) if fill else self
 
     def to_dict(self) -> dict[str, Any]:

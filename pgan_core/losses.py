@@ -7,6 +7,10 @@ the scalar discriminator loss (including any penalty) and a dict of logged terms
 randomness the loss needs (the WGAN-GP interpolation weights), so a run is reproducible; draws
 happen on ``gen``'s device. Logged terms are detached 0-d tensors, not Python floats, so a GPU step
 never waits for the device; the loop converts them when it writes a log line.
+
+Logged terms of every ``d_loss``: ``d_real`` and ``d_fake`` (mean logits) and ``d_real_sign`` =
+mean(sign(D(x_real))), the overfitting signal s_t of ADA and NICE (papers.md 4.3), which NICE's
+beta controller reads after each D step.
 """
 from __future__ import annotations
 
@@ -19,11 +23,17 @@ import torch.nn.functional as F
 from .errors import check_choice
 
 
+def _terms(d_real: torch.Tensor, d_fake: torch.Tensor) -> dict[str, float]:
+    """Mean logits on real and generated images, and s_t = mean(sign(D(x_real)))."""
+    return {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(),
+            "d_real_sign": torch.sign(d_real.detach()).float().mean().item()}
+
+
 def ns_d(D, real, fake, gen=None, **_):
     """L_D = E[softplus(-D(x))] + E[softplus(D(G(z)))]  (= BCE with labels 1 / 0)."""
     d_real, d_fake = D(real), D(fake)
     loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-    return loss, {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+    return loss, _terms(d_real, d_fake)
 
 
 def ns_g(D, fake):
@@ -35,7 +45,7 @@ def hinge_d(D, real, fake, gen=None, **_):
     """L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
     d_real, d_fake = D(real), D(fake)
     loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-    return loss, {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+    return loss, _terms(d_real, d_fake)
 
 
 def hinge_g(D, fake):
@@ -54,7 +64,7 @@ def wgan_gp_d(D, real, fake, gen=None, gp_lambda: float = 10.0, **_):
     grad_norm = grad.flatten(1).norm(2, dim=1)              # ||grad_xhat D(xhat)||_2, (B,)
     gp = ((grad_norm - 1) ** 2).mean()
     loss = d_fake.mean() - d_real.mean() + gp_lambda * gp
-    return loss, {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(), "gp": gp.detach()}
+    return loss, {**_terms(d_real, d_fake), "gp": gp.detach()}
 
 
 def wgan_g(D, fake):

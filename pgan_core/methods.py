@@ -1,6 +1,6 @@
 """Registry entries, one section per paper: the Perturbative GAN study (Kishi et al. 2019,
 arXiv:1902.01514), the WGAN-GP / Self-Sparse GAN family (Qian et al. 2021, arXiv:2101.10556), and the
-SNGAN ResNet backbone of the discriminator-side papers (PConv; NICE and MaskedGAN to follow).
+SNGAN ResNet backbone of the discriminator-side papers (PConv, NICE, MaskedGAN).
 
 Imported lazily by :mod:`pgan_core.registry`; importing it registers every method below once.
 The Perturbative GAN methods use the non-saturating loss and that paper's train scripts' Adam
@@ -99,9 +99,9 @@ PCONV = "Park et al. 2021, arXiv:2101.10841"
 SNGAN_DEFAULTS: dict[str, Any] = dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), n_critic=5)
 
 
-def _register_sngan(name: str, d_kwargs: dict, paper: str, description: str) -> None:
+def _register_sngan(name: str, d_kwargs: dict, paper: str, description: str, **train: Any) -> None:
     register(MethodSpec(name=name, build_G=ResNetGenerator, build_D=ResNetDiscriminator, g_kwargs={},
-                        d_kwargs=d_kwargs, loss="hinge", train_defaults=dict(SNGAN_DEFAULTS),
+                        d_kwargs=d_kwargs, loss="hinge", train_defaults={**SNGAN_DEFAULTS, **train},
                         description=description, paper=paper))
 
 
@@ -109,3 +109,27 @@ _register_sngan("sngan", dict(conv="conv"), SNGAN,
                 "SNGAN ResNet baseline: ResNet G (4w, BN) + spectral-norm ResNet D (2w), hinge, n_critic 5")
 _register_sngan("sngan-pconv", dict(conv="pconv", pconv_kind="dropout", pconv_rate=0.1), PCONV + "; " + SNGAN,
                 "sngan with PConv (input dropout p 0.1) on every 3x3 conv of D except the first (RGB) one")
+
+
+# NICE (papers.md 4): adaptive noise in D's two deeper blocks (2 of 4, [A]), beta from the r_t controller (step 1e-3,
+# eta 0.6, beta_max 1, EMA 0.9; [A] after the authors' CHAIN code), consistency weight gamma 5 [A: {1, 5, 10}].
+# Run it with diffaugment='color,translation,cutout' for the papers' setting (NICE sits on top of DA, papers.md 4.5).
+NICE = "Ni & Koniusz, NeurIPS 2023, openreview.net/forum?id=YFW6MVGVTn"
+from .layers.nice import GAMMA as NICE_GAMMA  # noqa: E402
+
+_register_sngan("sngan-nice", dict(conv="conv", nice=True, nice_gamma=NICE_GAMMA), NICE + "; " + SNGAN,
+                "sngan + NICE: adaptive multiplicative noise N(1, beta^2) in D's deeper blocks, adaptive beta, "
+                "consistency of two noisy passes (gamma 5) on real and generated images")
+_register_sngan("sngan-nice-noise", dict(conv="conv", nice=True, nice_gamma=0.0), NICE + "; " + SNGAN,
+                "ablation: sngan-nice without the consistency loss (adaptive noise only)")
+
+# MaskedGAN (papers.md 5): masking of every D input in the training loop (RunConfig.d_mask and d_mask_*; defaults
+# P 4, rho 0.3, K 4 bands with 1 masked, energy-weighted, DC band kept, every image masked) [A, papers.md 5.3/5.5].
+MASKEDGAN = "Huang et al., NeurIPS 2022, openreview.net/forum?id=js2ssA77fX"
+_register_sngan("sngan-mask-spatial", dict(conv="conv"), MASKEDGAN + "; " + SNGAN,
+                "sngan + MaskedGAN shifted spatial masking of D's inputs (P 4, ratio 0.3)", d_mask="spatial")
+_register_sngan("sngan-mask-spectral", dict(conv="conv"), MASKEDGAN + "; " + SNGAN,
+                "sngan + MaskedGAN balanced spectral masking of D's inputs (1 of 4 bands, DC band kept)",
+                d_mask="spectral")
+_register_sngan("sngan-mask-both", dict(conv="conv"), MASKEDGAN + "; " + SNGAN,
+                "sngan + MaskedGAN: each D input spatially or spectrally masked (equal odds)", d_mask="spatial,spectral")

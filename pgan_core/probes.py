@@ -1,4 +1,16 @@
-"""Mechanism probes of a generator: numbers that track a paper's claims about *how* it works.
+"""Mechanism probes of G and D: numbers that track a paper's claims about *how* a method works.
+
+Discriminator (:func:`discriminator_probes`): the memorisation gap of PConv / NICE / MaskedGAN
+(papers.md 2.4-2.5: "the memorisation gap E[D(x_train)] - E[D(x_heldout)] over training"):
+
+* ``d_train``   = mean D(x) over a fixed set of the run's training images,
+* ``d_heldout`` = mean D(x) over a fixed set of held-out images (the dataset's test split),
+* ``mem_gap``   = d_train - d_heldout (> 0: D scores the images it was trained on higher).
+
+D runs in eval mode (PConv / NICE noise off, spectral norm without a power iteration, so D's state is
+unchanged) under ``torch.no_grad``, on the raw images (no DiffAugment, no masks); modes are restored.
+
+Generator:
 
 Self-Sparse GAN (Qian et al., arXiv:2101.10556; papers.md 3.2, 3.6) claims that its SASTM
 (:mod:`pgan_core.layers.sastm`) (i) produces sparse feature maps, via non-negative coefficients
@@ -57,3 +69,18 @@ def generator_probes(G: nn.Module, z: torch.Tensor) -> dict[str, float]:
         if total:
             out[f"sastm_zero_{kind}"] = zeros / total
     return out
+
+
+def discriminator_probes(D: nn.Module, x_train: torch.Tensor, x_heldout: torch.Tensor,
+                         batch: int = 256) -> dict[str, float]:
+    """Memorisation gap of ``D`` (see the module docstring); ``x_train``, ``x_heldout``: (N, C, H, W) in [-1, 1]."""
+    modes = [(m, m.training) for m in D.modules()]
+    try:
+        D.eval()
+        with torch.no_grad():
+            means = [float(torch.cat([D(x[i:i + batch]).float().view(-1) for i in range(0, x.shape[0], batch)]).mean())
+                     for x in (x_train, x_heldout)]                        # mean D(x) per set
+    finally:
+        for m, training in modes:
+            m.training = training
+    return {"d_train": means[0], "d_heldout": means[1], "mem_gap": means[0] - means[1]}

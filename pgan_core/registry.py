@@ -63,9 +63,12 @@ def build_models(name: str, *, img_channels: int, img_res: int = 32, z_dim: int 
     return G, D
 
 
-def builder_overrides(name: str, *, mask_seed: int, noise_level: float | None) -> tuple[dict, dict]:
+def builder_overrides(name: str, *, mask_seed: int, noise_level: float | None,
+                      d_options: dict[str, Any] | None = None) -> tuple[dict, dict]:
     """(g_overrides, d_overrides) forwarding a run's ``mask_seed`` and ``noise_level`` to the builders of
-    method ``name`` that accept them (conv-only builders get neither)."""
+    method ``name`` that accept them (conv-only builders get neither), and ``d_options`` (D keyword
+    arguments such as ``pconv_rate`` or ``nice_gamma``; None values are skipped) to the D builder, which
+    must accept them."""
     import inspect
 
     spec = get_method(name)
@@ -78,6 +81,14 @@ def builder_overrides(name: str, *, mask_seed: int, noise_level: float | None) -
         if noise_level is not None and ("level" in params or "level" in kw):
             o["level"] = noise_level
         out.append(o)
+    params = inspect.signature(spec.build_D).parameters
+    for key, value in (d_options or {}).items():
+        if value is None:
+            continue
+        if key not in params:
+            raise ConfigError(f"parameter {key!r}: got {value!r}; allowed: None for method {name!r} (its D builder "
+                              f"{spec.build_D.__name__} has no such option)")
+        out[1][key] = value
     return out[0], out[1]
 
 

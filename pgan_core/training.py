@@ -22,6 +22,18 @@ copy of the state; a failure falls back to eager with a warning and a log event)
 Under ``torchrun`` the same function trains data-parallel: each rank takes its shard of the global
 batch, gradients are averaged, rank 0 alone evaluates and writes files (:mod:`pgan_core.distributed`).
 
+Discriminator-side methods hook in without touching the loop's structure: input transforms wrap D
+for the losses (:class:`AugmentedD` for DiffAugment, :class:`MaskedD` for MaskedGAN masks, applied as
+D(mask(augment(x)))), and a D may carry a *D plugin* (``D.d_plugin``, e.g. NICE's
+:class:`~pgan_core.layers.nice.NiceRegularizer`) with three methods the D step calls::
+
+    begin_d_step()                 before the D loss's forwards
+    d_regularizer() -> (loss | None, terms)   extra D loss collected during them (added to L_D, terms logged)
+    after_d_step(terms) -> terms   after opt_d.step(), given the loss terms (s_t = terms['d_real_sign']);
+                                   adapts the plugin's state (kept in D's buffers, so in state.pt) and logs
+
+Probes at every evaluation: G's mechanism probes and D's memorisation gap (:mod:`pgan_core.probes`).
+
 Files in ``run_dir``: ``config.json``, ``log.jsonl`` (one JSON object per line, ``kind`` = loss,
 metric or event), ``state.pt`` / ``snapshot.pt`` (+ ``.sha256``), ``record.json`` once complete.
 """
@@ -41,23 +53,25 @@ import torch.nn as nn
 
 from .augment import diff_augment
 from .checkpoint import SNAPSHOT_FILE, STATE_FILE, load_checkpoint, save_snapshot, save_state
-from .config import RunConfig
-from .data import batch_at, dataset_channels, load_dataset
+from .config import D_BUILDER_OPTIONS, RunConfig
+from .data import batch_at, dataset_channels, load_dataset, to_float
 from .distributed import average_gradients, init_distributed
 from .ema import ema_update
 from .errors import ConfigError, IntegrityError, TrainingDiverged
 from .io import atomic_write_json, atomic_write_text, runs_root
+from .layers.masking import DInputMask
 from .losses import get_loss
 from .models.spider import make_input
 from .params import count_params
 from .registry import build_models, builder_overrides
 from .results import git_commit
-from .probes import generator_probes
+from .probes import discriminator_probes, generator_probes
 from .sampling import generate
 
 LOG_FILE = "log.jsonl"
 RECORD_FILE = "record.json"
 PROBE_BATCH = 64            # evaluation inputs on which G's mechanism probes run (pgan_core.probes)
+MEM_PROBE_IMAGES = 512      # fixed training / held-out (test split) images of D's memorisation gap probe
 D_GRAD_ALARM = 1e4          # a discriminator gradient norm above this is logged and reported as exploding
 
 
@@ -95,7 +109,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_run_models(cfg: RunConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
-    g_o, d_o = builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level)
+    g_o, d_o = builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level,
+                                 d_options={k: getattr(cfg, k) for k in D_BUILDER_OPTIONS})
     torch.manual_seed(cfg.seed)                              # initial weights come from the seed
     G, D = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.input_dim,
                         width=cfg.width, g_overrides=g_o, d_overrides=d_o)
@@ -121,6 +136,28 @@ class AugmentedD(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.D(diff_augment(x, self.policy))
+
+
+class MaskedD(nn.Module):
+    """D applied to MaskedGAN-masked inputs (Huang et al. NeurIPS 2022; :class:`~pgan_core.layers.masking.DInputMask`),
+    real and fake, D and G step, draws from torch's global RNG. Inside AugmentedD when both are on: D(mask(augment(x)))."""
+
+    def __init__(self, D: nn.Module, mask: DInputMask) -> None:
+        super().__init__()
+        self.D, self.mask = D, mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D(self.mask(x))
+
+
+def d_input_mask(cfg: RunConfig) -> DInputMask | None:
+    """The run's MaskedGAN input masking (``cfg.d_mask`` and ``d_mask_*``), or None when off."""
+    kinds = cfg.d_mask_kinds()
+    if not kinds:
+        return None
+    return DInputMask(kinds, cfg.d_mask_prob, ratio=cfg.d_mask_ratio, patch=cfg.d_mask_patch, grid=cfg.d_mask_grid,
+                      n_bands=cfg.d_mask_bands, n_masked=cfg.d_mask_n_masked, balanced=cfg.d_mask_balanced,
+                      keep_dc=cfg.d_mask_keep_dc)
 
 
 def _step_seed(seed: int, step: int, k: int) -> int:
@@ -230,12 +267,13 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
     cfg = cfg.resolved()
     key = cfg.key()
     run_dir = Path(run_dir) if run_dir is not None else runs_root() / cfg.run_name()
-    run_dir.mkdir(parents=True, exist_ok=True)
     record_path = run_dir / RECORD_FILE
     if resume and record_path.is_file():
         rec = json.loads(record_path.read_text())
         if rec.get("config_key") == key:
             return RunRecord(**rec)
+
+    # everything that can reject the config (data, models) runs before anything is written to run_dir
     device = resolve_device(cfg.device)
     dist_env = init_distributed(device.type)                  # world 1 (no torchrun): no process group, no change
     device = dist_env.device
@@ -248,8 +286,6 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, evaluator: Any |
 def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: torch.device, dist_env: Any,
            evaluator: Any, progress: bool, resume: bool, stop_after: int | None) -> RunRecord:
     """The body of :func:`train`, on this process's device and rank (``dist_env``: a DistEnv)."""
-    if dist_env.is_main:
-        atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
     dist_env.check_batch(cfg.batch_size)
     data = load_dataset(cfg.dataset, "train", fraction=cfg.data_fraction, seed=cfg.seed, max_images=cfg.max_images)
     if cfg.batch_size > len(data):
@@ -257,12 +293,23 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
                           f"max_images={cfg.max_images} leave only {len(data)} images; allowed: batch_size <= {len(data)}")
     inputs = make_input(cfg)                                  # Gaussian z or Spider image inputs
     on_gpu = device.type == "cuda"
-    if on_gpu:                                                # 32 px sets fit on the GPU: no loader, no host copies
-        torch.backends.cudnn.benchmark = True                 # fixed shapes: let cuDNN pick its fastest kernels
-        data = dataclasses.replace(data, images=data.images.to(device), labels=data.labels.to(device))
     G, D = build_run_models(cfg, device)
     if cfg.channels_last and on_gpu:
         _to_channels_last(G, D)
+    mask = d_input_mask(cfg)
+    d_plugin = getattr(D, "d_plugin", None)                   # D-side plugin (NICE), see the module docstring
+    if evaluator is not None or cfg.eval_protocols:           # fixed image sets of D's memorisation gap probe
+        held = load_dataset(cfg.dataset, "test", seed=cfg.eval_seed, max_images=MEM_PROBE_IMAGES)  # disjoint split
+        n_mem = min(MEM_PROBE_IMAGES, len(data), len(held))
+        pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.eval_seed))[:n_mem]
+        mem_train = to_float(data.images[pick]).to(device)    # (n_mem, C, 32, 32) training images of the run
+        mem_held = to_float(held.images[:n_mem]).to(device)   # (n_mem, C, 32, 32) held-out (test split) images
+    if on_gpu:                                                # 32 px sets fit on the GPU: no loader, no host copies
+        torch.backends.cudnn.benchmark = True                 # fixed shapes: let cuDNN pick its fastest kernels
+        data = dataclasses.replace(data, images=data.images.to(device), labels=data.labels.to(device))
+    if dist_env.is_main:                                      # nothing is written before the config is accepted
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else G
     loss = get_loss(cfg.loss)
     opt_g, opt_d = make_optimizers(cfg, G, D)
@@ -302,7 +349,8 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
     G_step, D_step, compile_event = G, D, None                # what the training steps call
     if cfg.compile:
         G_step, D_step, compile_event = compile_for_training(cfg, G, D, loss, data, inputs, device)
-    D_loss_view = AugmentedD(D_step, cfg.diffaugment) if cfg.diffaugment else D_step   # what the losses call
+    D_loss_view = MaskedD(D_step, mask) if mask is not None else D_step             # what the losses call:
+    D_loss_view = AugmentedD(D_loss_view, cfg.diffaugment) if cfg.diffaugment else D_loss_view  # D(mask(aug(x)))
     log_f = open(log_path, "a") if dist_env.is_main else None
 
     def log(entry: dict) -> None:
@@ -323,7 +371,7 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
         t0 = time.perf_counter()
         sample = lambda n: generate(G_ema, n, seed=cfg.eval_seed, device=device, inputs=inputs)  # noqa: E731
         metrics = evaluator.evaluate(sample)
-        probes = generator_probes(G, probe_z)
+        probes = {**generator_probes(G, probe_z), **discriminator_probes(D, mem_train, mem_held)}
         entry = {"kind": "metric", "step": step, "kimg": cur_nimg / 1000, "train_seconds": round(train_seconds, 4),
                  "eval_seconds": round(time.perf_counter() - t0, 3), **metrics, **probes}
         log(entry)
@@ -405,12 +453,20 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
                 if cfg.channels_last and on_gpu:
                     real = real.contiguous(memory_format=torch.channels_last)
                 z = dist_env.shard(inputs.draw(cfg.batch_size, gen)).to(device)  # global batch's z, this rank's rows
+                if d_plugin is not None:
+                    d_plugin.begin_d_step()
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     with torch.no_grad():
                         fake = G_step(z)
                     loss_d, terms = loss.d_loss(D_loss_view, real, fake.float(),
                                                 dist_env.shard_generator(gen, cfg.batch_size), gp_lambda=cfg.gp_lambda)
+                    if d_plugin is not None:                  # e.g. NICE: + gamma (L_cons(x) + L_cons(x~))
+                        reg, reg_terms = d_plugin.d_regularizer()
+                        loss_d = loss_d if reg is None else loss_d + reg
+                        terms = {**terms, **reg_terms}
                 update(loss_d, opt_d, D, "discriminator", step)
+                if d_plugin is not None:                      # e.g. NICE: beta from r_t
+                    terms = {**terms, **d_plugin.after_d_step(terms)}
             # ---- generator
             gen = _step_generator(cfg.seed, step, 63, device)
             z = dist_env.shard(inputs.draw(cfg.batch_size, gen)).to(device)

@@ -16,6 +16,21 @@ BAD = [
     ("ckpt_every", 0), ("domain_quality", "best"), ("device", "tpu"), ("amp", "yes"),
     ("g_input", "imagenet"), ("g_input_res", 0), ("g_input_res", 33), ("g_input_noise", -0.25),
     ("g_input_snapshot", "x/snapshot.pt"), ("diffaugment", "color,zoom"), ("diffaugment", 3),
+    ("pconv_kind", "salt"), ("pconv_rate", 1.0), ("pconv_rate", -0.1), ("nice_gamma", -1.0), ("nice_eta", 1.5),
+    ("d_mask", "fourier"), ("d_mask", "spatial,spatial"), ("d_mask", 1), ("d_mask_prob", 0.0), ("d_mask_prob", 1.2),
+    ("d_mask_ratio", 0.0), ("d_mask_ratio", 1.0), ("d_mask_patch", 0), ("d_mask_patch", 33), ("d_mask_grid", "torus"),
+    ("d_mask_bands", 1), ("d_mask_n_masked", 4), ("d_mask_n_masked", 0), ("d_mask_balanced", "yes"),
+    ("d_mask_keep_dc", 0),
+]
+
+# options that apply only to some methods / mask kinds: refused elsewhere, naming the parameter
+MISPLACED = [
+    (dict(method="sngan", pconv_rate=0.2), "pconv_rate"), (dict(method="sngan-nice", pconv_kind="channel"), "pconv_kind"),
+    (dict(method="sngan-pconv", nice_gamma=1.0), "nice_gamma"), (dict(method="dcgan", nice_eta=0.5), "nice_eta"),
+    (dict(method="sngan", d_mask_ratio=0.5), "d_mask_ratio"), (dict(method="sngan", d_mask_prob=0.5), "d_mask_prob"),
+    (dict(method="sngan-mask-spatial", d_mask_bands=8), "d_mask_bands"),
+    (dict(method="sngan-mask-spectral", d_mask_patch=8), "d_mask_patch"),
+    (dict(method="sngan", d_mask="spatial", d_mask_keep_dc=False), "d_mask_keep_dc"),
 ]
 
 
@@ -25,6 +40,24 @@ def test_bad_parameter_names_itself(name, value):
         RunConfig.from_params({name: value})
     msg = str(e.value)
     assert name in msg and "allowed" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("params,name", MISPLACED)
+def test_option_for_another_method_or_mask_kind_is_refused(params, name):
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_params(params)
+    assert f"'{name}'" in str(e.value) and "allowed" in str(e.value)
+
+
+def test_d_side_options_resolve_from_the_registry():
+    assert RunConfig(method="sngan").resolved().d_mask == ""
+    assert RunConfig(method="sngan-mask-both").resolved().d_mask == "spatial,spectral"
+    assert RunConfig(method="sngan-mask-both", d_mask="").resolved().d_mask_kinds() == ()   # '' switches it off
+    assert RunConfig(method="sngan", d_mask="spectral,spatial").d_mask == "spatial,spectral"  # normalised
+    c = RunConfig(method="sngan-mask-spatial", d_mask_ratio=0.5, d_mask_prob=0.5)
+    assert c.resolved().d_mask_kinds() == ("spatial",) and c.key() != RunConfig(method="sngan-mask-spatial").key()
+    assert RunConfig(method="sngan-pconv", pconv_kind="gaussian", pconv_rate=0.0).pconv_rate == 0.0
+    assert RunConfig(method="sngan-nice-noise", nice_gamma=0.0, nice_eta=0.5).nice_eta == 0.5
 
 
 def test_unknown_parameter():
@@ -81,8 +114,16 @@ def test_new_fields_at_defaults_keep_old_run_keys():
     from pgan_core.config import KEY_OPTIONAL_DEFAULTS
 
     old = {k: v for k, v in c.resolved().to_dict().items() if k not in KEY_OPTIONAL_DEFAULTS}
-    assert set(KEY_OPTIONAL_DEFAULTS) >= {"g_input", "g_input_res", "g_input_noise", "g_input_snapshot", "diffaugment",
-                                         "channels_last", "compile"}
+    assert set(KEY_OPTIONAL_DEFAULTS) == {"g_input", "g_input_res", "g_input_noise", "g_input_snapshot", "diffaugment",
+                                          "pconv_kind", "pconv_rate", "nice_gamma", "nice_eta", "d_mask", "d_mask_prob",
+                                          "d_mask_ratio", "d_mask_patch", "d_mask_grid", "d_mask_bands",
+                                          "d_mask_n_masked", "d_mask_balanced", "d_mask_keep_dc",
+                                          "channels_last", "compile"}
+    import dataclasses
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    assert all(defaults[k] == v or (k == "d_mask" and defaults[k] is None) for k, v in KEY_OPTIONAL_DEFAULTS.items())
+    assert RunConfig(method="sngan").key() == stable_hash(
+        {k: v for k, v in RunConfig(method="sngan").resolved().to_dict().items() if k not in KEY_OPTIONAL_DEFAULTS})
     assert c.key() == stable_hash(old)
     assert c.replace(g_input="fashion-mnist").key() != c.key()
 

@@ -1,12 +1,13 @@
 """generator_probes: hand-set weights and gates give the hand-computed fractions; keys; modes restored."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn as nn
 
 from pgan_core.layers.sastm import SASTM
 from pgan_core.models import DCGANGenerator
-from pgan_core.probes import generator_probes
+from pgan_core.probes import discriminator_probes, generator_probes
 
 Z, WIDTH, B = 4, 2, 3
 SASTM_KEYS = {"sastm_zero_channel", "sastm_zero_spatial"}
@@ -108,3 +109,26 @@ def test_no_autograd_graph_and_same_result_as_manual_count():
             zeros, total = zeros + int((a_c == 0).sum()), total + a_c.numel()
             x = block[3](block[2](block[1](x)))
     assert probes["sastm_zero_channel"] == zeros / total
+
+
+# ---------------------------------------------------------------- discriminator: memorisation gap
+
+class MeanD(nn.Module):
+    """D(x) = 2 * mean(x) per image, with a dropout that would change the result in training mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * self.drop(x).flatten(1).mean(1)
+
+
+def test_memorisation_gap_hand_example_in_eval_mode_and_modes_restored():
+    D = MeanD().train()
+    x_train = torch.stack([torch.full((1, 2, 2), v) for v in (0.5, 0.25, -0.25)])      # D: 1, 0.5, -0.5 -> mean 1/3
+    x_held = torch.stack([torch.full((1, 2, 2), v) for v in (-0.5, 0.0)])              # D: -1, 0 -> mean -1/2
+    out = discriminator_probes(D, x_train, x_held, batch=2)                            # batches of 2 and 1
+    assert out == pytest.approx({"d_train": 1 / 3, "d_heldout": -0.5, "mem_gap": 1 / 3 + 0.5})
+    assert D.training and D.drop.training                                               # restored
+    assert discriminator_probes(D.eval(), x_train, x_train)["mem_gap"] == 0.0 and not D.training

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -95,10 +96,14 @@ def test_divergence_stops_with_step_and_keeps_checkpoint(tmp_path):
         load_verified(tmp_path / "state.pt")
 
 
-def test_batch_larger_than_data_is_refused(tmp_path):
+def test_batch_larger_than_data_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ConfigError, match="batch_size"):
-        train(cfg(method="dcgan", max_images=4, batch_size=8, eval_protocols=()), tmp_path, progress=False)
-    assert not (tmp_path / "state.pt").exists()
+        train(cfg(method="dcgan", max_images=4, batch_size=8, eval_protocols=()), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()                                   # no folder, no half-written config.json
+    with pytest.raises(ConfigError, match="batch_size"):                    # a fraction leaving < 1 batch: 5% of 512
+        train(cfg(method="dcgan", data_fraction=0.05, max_images=None, batch_size=32, eval_protocols=()),
+              tmp_path / "frac", progress=False)
+    assert not (tmp_path / "frac").exists()
 
 
 def test_exploding_discriminator_is_reported(tmp_path, monkeypatch):
@@ -199,3 +204,77 @@ def test_diffaugment_reaches_d_and_keeps_resume_exact(tmp_path):
     d_plain = torch.load(tmp_path / "plain" / "state.pt", weights_only=True)["D"]
     assert any(not torch.equal(d_aug[k], d_plain[k]) for k in d_aug)   # the augmentation changed D's updates
     assert full.config_key != plain.config_key
+
+
+# ---------------------------------------------------------------- discriminator-side methods (NICE, MaskedGAN, PConv)
+
+D_SIDE = ["sngan-nice", "sngan-nice-noise", "sngan-mask-spatial", "sngan-mask-spectral", "sngan-mask-both"]
+
+
+def _log(run_dir, kind):
+    return [l for l in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if l["kind"] == kind]
+
+
+@pytest.mark.parametrize("method", D_SIDE)
+def test_d_side_methods_train_and_log(tmp_path, method):
+    nice = {"nice_eta": -1.0, "diffaugment": "color,translation,cutout"} if "nice" in method else {}  # so beta rises
+    c = cfg(method=method, steps=3, eval_every=3, n_critic=2, **nice)
+    rec = train(c, tmp_path, progress=False)
+    assert rec.steps == 3
+    losses = _log(tmp_path, "loss")
+    assert all(-1 <= l["d_real_sign"] <= 1 and math.isfinite(l["loss_d"]) for l in losses)
+    if "nice" in method:                                                      # beta += 1e-3 per D step while r_t > -1
+        betas = [l["beta"] for l in losses]
+        assert betas == sorted(betas) and 0 < betas[-1] <= 0.006
+        assert all(-1 <= l["r_t"] <= 1 for l in losses)
+        assert ("loss_cons" in losses[-1]) == (method == "sngan-nice")
+    metric = rec.history[-1]
+    assert metric["mem_gap"] == pytest.approx(metric["d_train"] - metric["d_heldout"])
+
+
+def test_nice_beta_is_in_the_checkpoint_and_resume_is_exact(tmp_path):
+    c = cfg(method="sngan-nice", steps=4, eval_every=2, ckpt_every=2, n_critic=2, nice_eta=-1.0,
+            diffaugment="color,translation,cutout")
+    full = train(c, tmp_path / "full", progress=False)
+    train(c, tmp_path / "cut", progress=False, stop_after=3)
+    resumed = train(c, tmp_path / "cut", progress=False)
+    assert resumed.resumed_from_step == 2
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert 0 < a["D.nice.beta"].item() <= 0.008 and a["D.nice.n_updates"].item() == 8   # beta moved: noise was on
+    assert [(h["step"], h["mem_gap"]) for h in full.history] == [(h["step"], h["mem_gap"]) for h in resumed.history]
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("kind", "train_seconds")} for r in rows]  # noqa: E731
+    assert strip(_log(tmp_path / "full", "loss")) == strip(_log(tmp_path / "cut", "loss"))
+
+
+def test_masked_method_resume_is_exact_and_masks_change_d(tmp_path):
+    c = cfg(method="sngan-mask-both", steps=4, eval_every=0, eval_protocols=(), ckpt_every=2, n_critic=1,
+            d_mask_prob=0.5, diffaugment="translation")
+    train(c, tmp_path / "full", progress=False)
+    train(c, tmp_path / "cut", progress=False, stop_after=3)
+    train(c, tmp_path / "cut", progress=False)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    train(c.replace(method="sngan", d_mask_prob=1.0), tmp_path / "plain", progress=False)
+    p = _weights(tmp_path / "plain")
+    assert any(not torch.equal(a[k], p[k]) for k in a if k.startswith("D."))
+
+
+def test_pconv_kind_and_rate_reach_the_discriminator():
+    from pgan_core.layers.pconv import PConv2d
+    from pgan_core.training import build_run_models
+
+    _, D = build_run_models(cfg(method="sngan-pconv", pconv_kind="gaussian", pconv_rate=0.3).resolved(),
+                            torch.device("cpu"))
+    assert {(m.kind, m.rate) for m in D.modules() if isinstance(m, PConv2d)} == {("gaussian", 0.3)}
+    _, D = build_run_models(cfg(method="sngan-nice", nice_gamma=0.0, nice_eta=0.5).resolved(), torch.device("cpu"))
+    assert D.nice.gamma == 0.0 and D.nice.controller.eta == 0.5
+
+
+def test_memorisation_sets_do_not_overlap_and_training_set_is_the_runs():
+    from pgan_core.data import load_dataset
+
+    train_set = load_dataset("synthetic", "train", max_images=128, seed=0)
+    held = load_dataset("synthetic", "test", max_images=512, seed=123)
+    a = {bytes(x.numpy()) for x in train_set.images}
+    assert not a & {bytes(x.numpy()) for x in held.images}

@@ -41,13 +41,20 @@ Balanced spectral masking (:func:`spectral_mask`), K = ``n_bands`` bands, m = ``
   *Ours* [A]: a fixed number m of bands per image instead of independent Bernoulli(p_k) draws, so
   the amount masked is controlled. Because |f| and |-f| fall in the same band, M_spectral is
   Hermitian-symmetric and the inverse FFT of the masked spectrum of a real image is real: taking
-  the real part discards only float round-off. Note: natural images hold most of their energy in
-  the lowest band (which contains the DC term), so the energy-weighted rule masks that band most
-  often; ``balanced=False`` is the alternative papers.md names.
+  the real part discards only float round-off.
 
-Not implemented here (training-loop choices of papers.md 5.3): the per-input choice among none /
-spatial / spectral with probabilities (q_0, q_s, q_f). Apply the same function, with the same
-parameters, to the real and to the fake batch (each call draws its own masks).
+  ``keep_dc=True`` (default, *ours* [A]): band 0, which holds the DC term (the image's mean colour)
+  and the lowest frequencies, is never masked (p_0 = 0; the m bands are drawn among bands 1 .. K-1).
+  Natural images hold most of their energy in band 0, so without this the energy-weighted rule
+  masks it almost always (an all-but-blank D input, not a "masked" image); ``keep_dc=False`` gives
+  papers.md 5.3's rule as written.
+
+In the training loop (:class:`DInputMask`, papers.md 5.3 "Combination"): every D input image, real
+or fake, in the D and the G step, is masked with probability ``prob`` (q_0 = 1 - prob) and left
+intact otherwise; when both kinds are on, a masked image gets spatial or spectral masking with
+equal probability (q_s = q_f = prob / 2) [A: papers.md leaves q open]. One u ~ U[0, 1) per image
+picks its case. With DiffAugment also on, the loop masks the *augmented* images:
+D(mask(augment(x))).
 
 Randomness: every draw comes from ``gen`` (a ``torch.Generator``; masks are drawn on its device and
 moved to x's), or from torch's global generator when ``gen`` is None, so a fixed generator gives the
@@ -59,6 +66,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn as nn
 
 from ..errors import bad_param, check_choice, check_positive, check_range
 
@@ -170,7 +178,14 @@ def _check_spectral(n_bands: int, n_masked: int) -> None:
         raise bad_param("n_masked", n_masked, f"an integer in [1, {n_bands - 1}] (fewer than n_bands)")
 
 
-def _spectral_keep(x: torch.Tensor, xf: torch.Tensor, n_bands: int, n_masked: int, gen, balanced: bool) -> torch.Tensor:
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise bad_param(name, value, "True or False")
+    return value
+
+
+def _spectral_keep(x: torch.Tensor, xf: torch.Tensor, n_bands: int, n_masked: int, gen, balanced: bool,
+                   keep_dc: bool = True) -> torch.Tensor:
     """M_spectral (B, 1, H, W), float 0/1, unshifted layout, for the spectrum xf of x."""
     B, _, H, W = x.shape
     band = band_index(H, W, n_bands, device=x.device).view(-1)                  # (H*W,)
@@ -182,6 +197,8 @@ def _spectral_keep(x: torch.Tensor, xf: torch.Tensor, n_bands: int, n_masked: in
             p = energy / energy.sum(1, keepdim=True).clamp_min(1e-30) + _BAND_FLOOR
     else:
         p = torch.ones(B, n_bands, dtype=torch.float64, device=x.device)        # uniform p_k
+    if keep_dc:
+        p[:, 0] = 0.0                                                           # band 0 (DC) never drawn
     dd = _draw_device(gen, x.device)
     chosen = torch.multinomial(p.to(dd), n_masked, replacement=False, generator=gen).to(x.device)  # (B, m)
     masked_bands = torch.zeros(B, n_bands, dtype=torch.bool, device=x.device)
@@ -191,7 +208,7 @@ def _spectral_keep(x: torch.Tensor, xf: torch.Tensor, n_bands: int, n_masked: in
 
 
 def spectral_mask(x: torch.Tensor, n_bands: int, n_masked: int, gen: torch.Generator | None = None,
-                  balanced: bool = True) -> torch.Tensor:
+                  balanced: bool = True, *, keep_dc: bool = True) -> torch.Tensor:
     """Re(IFFT2(FFT2(x) * M_spectral)): ``n_masked`` of ``n_bands`` radial bands zeroed per image.
 
     Args:
@@ -199,14 +216,16 @@ def spectral_mask(x: torch.Tensor, n_bands: int, n_masked: int, gen: torch.Gener
       n_masked: m in [1, K - 1] bands masked per image.
       gen: the generator of every draw (or None: torch's global generator).
       balanced: band probabilities proportional to the image's energy per band (True) or uniform.
+      keep_dc: never mask band 0 (the DC term and lowest frequencies); the m bands come from 1 .. K-1.
 
     x (B, C, H, W), float32/float64 -> same shape and dtype; differentiable w.r.t. x.
     """
     _check_images(x)
     _check_spectral(n_bands, n_masked)
     _check_gen(gen)
+    _check_bool("keep_dc", keep_dc)
     xf = torch.fft.fft2(x)                                                      # X_f: (B, C, H, W) complex
-    keep = _spectral_keep(x, xf, n_bands, n_masked, gen, balanced)             # (B, 1, H, W)
+    keep = _spectral_keep(x, xf, n_bands, n_masked, gen, balanced, keep_dc)    # (B, 1, H, W)
     return torch.fft.ifft2(xf * keep).real.to(x.dtype)                          # (B, C, H, W)
 
 
@@ -217,8 +236,8 @@ def mask_visual(x: torch.Tensor, kind: str = "spatial", gen: torch.Generator | N
 
     ``kind='spatial'``: M_spatial in pixel space; ``params`` are :func:`spatial_mask`'s (ratio, patch,
     shift, grid). ``kind='spectral'``: M_spectral ``fftshift``-ed so the zero frequency is at the
-    centre (index (H//2, W//2)); ``params`` are :func:`spectral_mask`'s (n_bands, n_masked, balanced).
-    With ``gen`` in the same state, the masks equal those the masking function applies to ``x``.
+    centre (index (H//2, W//2)); ``params`` are :func:`spectral_mask`'s (n_bands, n_masked, balanced,
+    keep_dc). With ``gen`` in the same state, the masks equal those the masking function applies to ``x``.
     """
     check_choice("kind", kind, MASK_KINDS)
     B, _, H, W = _check_images(x).shape
@@ -227,9 +246,65 @@ def mask_visual(x: torch.Tensor, kind: str = "spatial", gen: torch.Generator | N
     params = dict(params)
     n_bands, n_masked = params.pop("n_bands", None), params.pop("n_masked", None)
     balanced = params.pop("balanced", True)
+    keep_dc = _check_bool("keep_dc", params.pop("keep_dc", True))
     if params:
-        raise bad_param("params", sorted(params), "n_bands, n_masked, balanced for kind='spectral'")
+        raise bad_param("params", sorted(params), "n_bands, n_masked, balanced, keep_dc for kind='spectral'")
     _check_spectral(n_bands, n_masked)
     _check_gen(gen)
-    keep = _spectral_keep(x, torch.fft.fft2(x), n_bands, n_masked, gen, balanced)
+    keep = _spectral_keep(x, torch.fft.fft2(x), n_bands, n_masked, gen, balanced, keep_dc)
     return torch.fft.fftshift(keep, dim=(-2, -1))
+
+
+# ---------------------------------------------------------------- D inputs in the training loop
+
+class DInputMask(nn.Module):
+    """MaskedGAN masking of D's inputs: each image masked with probability ``prob`` by one of ``kinds``.
+
+    Args:
+      kinds: a non-empty tuple of distinct ``MASK_KINDS`` ('spatial', 'spectral').
+      prob: probability in (0, 1] that an image is masked; with two kinds each gets prob / 2.
+      ratio, patch, grid: :func:`spatial_mask`'s rho, P and grid mode.
+      n_bands, n_masked, balanced, keep_dc: :func:`spectral_mask`'s K, m, band rule and DC rule.
+
+    x (B, C, H, W) -> same shape; differentiable w.r.t. x (G gets gradients through the masked D).
+    Every draw comes from torch's global generator (the training loop seeds it per iteration). Has no
+    parameters and acts in train and eval mode alike (it is a transform of the inputs, like DiffAugment);
+    the loop applies it only to the D inputs of the losses, never to probes or metrics.
+    """
+
+    def __init__(self, kinds: tuple[str, ...] = ("spatial",), prob: float = 1.0, *, ratio: float = 0.3,
+                 patch: int = 4, grid: str = "wrap", n_bands: int = 4, n_masked: int = 1, balanced: bool = True,
+                 keep_dc: bool = True) -> None:
+        super().__init__()
+        if isinstance(kinds, str) or not isinstance(kinds, (tuple, list)) or not kinds or \
+                len(set(kinds)) != len(kinds) or any(k not in MASK_KINDS for k in kinds):
+            raise bad_param("kinds", kinds, "a non-empty list of distinct kinds among " + ", ".join(MASK_KINDS))
+        self.kinds = tuple(kinds)
+        self.prob = check_range("prob", prob, 0.0, 1.0, lo_open=True)
+        self.ratio = check_range("ratio", ratio, 0.0, 1.0, lo_open=True, hi_open=True)
+        self.patch = check_positive("patch", patch, integer=True)
+        self.grid = check_choice("grid", grid, GRID_MODES)
+        _check_spectral(n_bands, n_masked)
+        self.n_bands, self.n_masked = n_bands, n_masked
+        self.balanced = _check_bool("balanced", balanced)
+        self.keep_dc = _check_bool("keep_dc", keep_dc)
+
+    def _mask_all(self, kind: str, x: torch.Tensor) -> torch.Tensor:
+        if kind == "spatial":
+            return spatial_mask(x, self.ratio, self.patch, None, True, grid=self.grid)
+        return spectral_mask(x, self.n_bands, self.n_masked, None, self.balanced, keep_dc=self.keep_dc)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B = _check_images(x).shape[0]
+        u = torch.rand(B, device=x.device)                                      # one u ~ U[0, 1) per image
+        case = torch.where(u < self.prob, (u / self.prob * len(self.kinds)).long(), -1)  # -1: intact; i: kinds[i]
+        out = x
+        for i, kind in enumerate(self.kinds):
+            masked = self._mask_all(kind, x)                                    # (B, C, H, W), every image
+            out = masked if self.prob == 1.0 and len(self.kinds) == 1 else \
+                torch.where((case == i)[:, None, None, None], masked, out)
+        return out                                                              # (B, C, H, W)
+
+    def extra_repr(self) -> str:
+        return (f"kinds={self.kinds}, prob={self.prob}, ratio={self.ratio}, patch={self.patch}, grid={self.grid!r}, "
+                f"n_bands={self.n_bands}, n_masked={self.n_masked}, balanced={self.balanced}, keep_dc={self.keep_dc}")

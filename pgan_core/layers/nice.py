@@ -33,6 +33,15 @@ Parts and their status:
     gamma were not retrieved [A: l = second half of D's blocks, gamma in {1, 5, 10}] and are the
     model builder's / training loop's parameters, not this module's.
 
+In the training loop: :class:`NiceRegularizer` is the D-side plugin a NICE discriminator exposes as
+``D.d_plugin`` (see :mod:`pgan_core.training`): during a D step it collects L_cons of every forward of
+D (real and generated inputs: papers.md 4.2), returns gamma * sum of them as the extra D loss, and
+after the optimiser step folds s_t (the loss's ``d_real_sign`` term) into the controller and writes
+beta into D's AN modules. Its beta, r_t and update count are float64 / int64 *buffers*, so they are
+saved with D's ``state_dict`` and a resumed run continues bit-exactly. Default gamma = 5 [A: the
+middle of papers.md 4.3's sweep {1, 5, 10}]; gamma = 0 is the "AN only" ablation (one pass, no
+L_cons). *Ours*: with the WGAN-GP loss the penalty's forward on the interpolates is collected too.
+
 Randomness: Z is drawn from **torch's global generator** (``torch.randn_like``), so
 ``torch.manual_seed`` makes runs reproducible; two calls draw independent noise.
 """
@@ -47,6 +56,7 @@ BETA_STEP = 1e-3    # Delta_beta, the controller's step per D update [A]
 ETA = 0.6           # target of the overfitting signal r_t (ADA's 0.6; papers.md allows 0.5) [A]
 BETA_MAX = 1.0      # upper clip of beta [A]
 R_EMA = 0.9         # decay of the EMA of mean(sign(D(x_real))) (CHAIN) [A]
+GAMMA = 5.0         # weight gamma of the consistency loss (middle of papers.md 4.3's {1, 5, 10}) [A]
 
 
 class AdaptiveNoise(nn.Module):
@@ -124,6 +134,10 @@ class BetaController:
         if not isinstance(d_real, torch.Tensor) or d_real.numel() == 0:
             raise bad_param("d_real", type(d_real).__name__, "a non-empty tensor of D's logits on real images")
         s_t = float(torch.sign(d_real.detach()).float().mean())          # s_t = mean(sign(D(x_real)))
+        return self.update_signal(s_t)
+
+    def update_signal(self, s_t: float) -> float:
+        """One controller step from s_t = mean(sign(D(x_real))) computed elsewhere; returns the new beta."""
         self.step_beta(self.observe(s_t))
         self.n_updates += 1
         return self.beta
@@ -177,3 +191,75 @@ def two_noisy_passes(blocks: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, 
     if not isinstance(blocks, nn.Module):
         raise bad_param("blocks", type(blocks).__name__, "an nn.Module (e.g. nn.Sequential of D blocks)")
     return blocks(h), blocks(h)                                          # f_1, f_2: the blocks' output shape
+
+
+class NiceRegularizer(nn.Module):
+    """NICE's training-side part inside D: the controller state (as buffers) and the consistency terms of a D step.
+
+    Args:
+      gamma: weight of L_cons, >= 0 (0: adaptive noise only, no second pass).
+      eta, step, beta_max, ema, init_beta: the :class:`BetaController`'s.
+
+    The owning D registers its AN modules with :meth:`attach` and, in ``forward``, calls
+    :meth:`record` (f_1, f_2) when :attr:`collecting` is true. The training loop drives it through the
+    D-plugin protocol: :meth:`begin_d_step`, :meth:`d_regularizer`, :meth:`after_d_step`.
+    """
+
+    def __init__(self, gamma: float = GAMMA, *, eta: float = ETA, step: float = BETA_STEP, beta_max: float = BETA_MAX,
+                 ema: float = R_EMA, init_beta: float = 0.0) -> None:
+        super().__init__()
+        self.gamma = float(check_positive("gamma", gamma, allow_zero=True))
+        self.controller = BetaController(step=step, eta=eta, beta_max=beta_max, ema=ema, init_beta=init_beta)
+        self.register_buffer("beta", torch.tensor(self.controller.beta, dtype=torch.float64))   # shared beta
+        self.register_buffer("r", torch.tensor(0.0, dtype=torch.float64))                       # r_t (valid once n > 0)
+        self.register_buffer("n_updates", torch.tensor(0, dtype=torch.int64))
+        self._noise: tuple[AdaptiveNoise, ...] = ()
+        self._terms: list[torch.Tensor] | None = None                   # L_cons of this D step's forwards
+
+    def attach(self, noise_modules) -> None:
+        """The AN modules whose beta this controller sets (plain references, not submodules)."""
+        self._noise = tuple(noise_modules)
+        for m in self._noise:
+            m.set_beta(float(self.beta))
+
+    @property
+    def collecting(self) -> bool:
+        """True inside a D step (between begin_d_step and d_regularizer), in training mode, with gamma > 0."""
+        return self._terms is not None and self.training and self.gamma > 0
+
+    def record(self, feats_a: torch.Tensor, feats_b: torch.Tensor) -> None:
+        self._terms.append(consistency_loss(feats_a, feats_b))           # E ||f_1 - f_2||^2 / dim
+
+    # ---- D-plugin protocol (pgan_core.training)
+    def begin_d_step(self) -> None:
+        self._terms = []
+
+    def d_regularizer(self) -> tuple[torch.Tensor | None, dict[str, float]]:
+        """(gamma * (L_cons(x) + L_cons(x~)), {'loss_cons': the sum}); (None, {}) when nothing was collected."""
+        terms, self._terms = self._terms, None
+        if not terms:
+            return None, {}
+        cons = torch.stack(terms).sum()                                   # L_cons(x) + L_cons(x~)
+        return self.gamma * cons, {"loss_cons": cons.item()}
+
+    def after_d_step(self, terms: dict[str, float]) -> dict[str, float]:
+        """Controller step from ``terms['d_real_sign']`` (s_t); write beta into the AN modules; log beta and r_t."""
+        if "d_real_sign" not in terms:
+            raise bad_param("terms", sorted(terms), "the D loss terms including 'd_real_sign' (mean sign of D(x_real))")
+        c, n = self.controller, int(self.n_updates)
+        c.load_state_dict({"beta": float(self.beta), "r": float(self.r) if n else None, "n_updates": n})
+        c.update_signal(float(terms["d_real_sign"]))
+        self.beta.fill_(c.beta)
+        self.r.fill_(c.r)
+        self.n_updates.fill_(c.n_updates)
+        for m in self._noise:
+            m.set_beta(c.beta)
+        return {"beta": c.beta, "r_t": c.r}
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        for m in self._noise:                                             # AN modules follow the restored beta
+            m.set_beta(float(self.beta))
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, beta={float(self.beta):.4g}, controller={self.controller!r}"

@@ -46,6 +46,18 @@ still applies to all of them (PConv2d keeps ``nn.Conv2d``'s ``weight``). G is ne
 ``pconv_rate=0`` makes every PConv an exact ``nn.Conv2d``, so it equals ``conv='conv'`` under the
 same seed.
 
+``nice=True`` (NICE, Ni & Koniusz NeurIPS 2023; :mod:`pgan_core.layers.nice`, papers.md 4.2-4.3):
+the blocks from index ``nice_from`` on (default 2: the second half of D's 4 blocks, the two 8x8 blocks
+[A, papers.md 4.3]) put an :class:`~pgan_core.layers.nice.AdaptiveNoise` after every conv
+(C1 -> AN -> C2 -> AN on the main path, C_s -> AN on a learned shortcut [V]); the blocks before run
+once without noise. Inside a D step of the training loop (``D.d_plugin``, a
+:class:`~pgan_core.layers.nice.NiceRegularizer`) the noisy blocks run twice on the same input, the
+head reads the first pass, and ||f_1 - f_2||^2 / dim (f: the last block's output, before the head) is
+collected for the D loss (both passes under ``parametrize.cached()``, so they use the same
+spectral-normalised weights and f_1 == f_2 exactly without noise); elsewhere (G step) they run once. With D.eval() the AN modules are the
+identity. ``nice_gamma = 0`` is the noise-only ablation. D without NICE has the same ``state_dict``
+keys as before (``d_plugin`` is None).
+
 Initialisation (as the SNGAN chainer code and Mimicry): Xavier-uniform, gain sqrt(2) for the 3x3
 convs inside residual branches, gain 1 for shortcuts, the G input Linear, the G output conv and the
 D Linear; biases 0. Applied before spectral norm wraps a layer.
@@ -57,14 +69,17 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from ..errors import ConfigError, check_choice, check_range
+from ..layers.nice import BETA_MAX, ETA, GAMMA, AdaptiveNoise, NiceRegularizer
 from ..layers.pconv import PERTURB_KINDS, PConv2d
 from .dcgan import check_arch
 
 D_CONV_KINDS = ("conv", "pconv")
 PCONV_KIND, PCONV_RATE = "dropout", 0.1    # defaults [A], papers.md 2.3
+NICE_FROM = 2                              # first D block with adaptive noise: the second half of 4 [A], papers.md 4.3
 G_MULT, D_MULT = 4, 2                      # channels = mult * width (SNGAN CIFAR: 256 / 128 at w = 64)
 _RES_GAIN = math.sqrt(2.0)                 # Xavier gain of the residual-branch 3x3 convs
 
@@ -121,27 +136,31 @@ class DBlock(nn.Module):
     ``optimized``: the first block (no ReLU before the first conv, shortcut avgpool -> conv1x1).
     Otherwise ReLU -> conv3 -> ReLU -> conv3 [-> avgpool]; shortcut conv1x1 [-> avgpool] when
     resampling or changing width, identity else. ``conv3(c_in, c_out, first)`` builds a 3x3 conv;
-    ``wrap`` applies spectral norm (or nothing).
+    ``wrap`` applies spectral norm (or nothing). ``noise``: NICE's AN after every conv (c1, c2, sc).
     """
 
-    def __init__(self, c_in: int, c_out: int, conv3, wrap, *, down: bool, optimized: bool = False) -> None:
+    def __init__(self, c_in: int, c_out: int, conv3, wrap, *, down: bool, optimized: bool = False,
+                 noise: bool = False) -> None:
         super().__init__()
         self.down, self.optimized = down, optimized
         self.c1 = wrap(_init(conv3(c_in, c_out, optimized), _RES_GAIN))            # optimized: conv on the image
         self.c2 = wrap(_init(conv3(c_out, c_out, False), _RES_GAIN))
         learn_sc = down or c_in != c_out
         self.sc = wrap(_init(nn.Conv2d(c_in, c_out, 1, 1, 0), 1.0)) if learn_sc else None
+        an = AdaptiveNoise if noise else nn.Identity
+        self.an1, self.an2 = an(), an()
+        self.an_sc = an() if learn_sc else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x if self.optimized else F.relu(x)
-        h = self.c2(F.relu(self.c1(h)))
+        h = self.an2(self.c2(F.relu(self.an1(self.c1(h)))))                        # C1 -> AN -> C2 -> AN
         if self.down:
             h = F.avg_pool2d(h, 2)
         if self.sc is None:
             return h + x
         if self.optimized:                                                          # avgpool -> conv1x1
-            return h + self.sc(F.avg_pool2d(x, 2))
-        s = self.sc(x)                                                              # conv1x1 [-> avgpool]
+            return h + self.an_sc(self.sc(F.avg_pool2d(x, 2)))
+        s = self.an_sc(self.sc(x))                                                  # conv1x1 -> AN [-> avgpool]
         return h + (F.avg_pool2d(s, 2) if self.down else s)
 
 
@@ -152,10 +171,14 @@ class ResNetDiscriminator(nn.Module):
       conv: 'conv' or 'pconv' (PConv2d for every 3x3 conv except the first one on the image).
       pconv_kind, pconv_rate: the PConv perturbation (``conv='pconv'`` only; see PConv2d).
       spectral_norm: wrap every conv and the Linear in spectral norm.
+      nice: NICE adaptive noise and consistency in blocks ``nice_from`` .. 3 (see the module docstring).
+      nice_gamma, nice_eta: gamma (>= 0) and the controller's target eta (``nice=True`` only).
     """
 
     def __init__(self, img_channels: int, img_res: int = 32, width: int = 64, conv: str = "conv",
-                 pconv_kind: str = PCONV_KIND, pconv_rate: float = PCONV_RATE, spectral_norm: bool = True) -> None:
+                 pconv_kind: str = PCONV_KIND, pconv_rate: float = PCONV_RATE, spectral_norm: bool = True,
+                 nice: bool = False, nice_gamma: float = GAMMA, nice_eta: float = ETA,
+                 nice_from: int = NICE_FROM) -> None:
         super().__init__()
         check_arch(img_channels, img_res, width)
         check_choice("conv", conv, D_CONV_KINDS)
@@ -166,8 +189,16 @@ class ResNetDiscriminator(nn.Module):
             raise ConfigError(f"parameter '{key}': only applies to conv='pconv' (got conv='conv')")
         if not isinstance(spectral_norm, bool):
             raise ConfigError(f"parameter 'spectral_norm': got {spectral_norm!r}; allowed: True or False")
+        if not isinstance(nice, bool):
+            raise ConfigError(f"parameter 'nice': got {nice!r}; allowed: True or False")
+        if not nice and (nice_gamma != GAMMA or nice_eta != ETA or nice_from != NICE_FROM):
+            key = "nice_gamma" if nice_gamma != GAMMA else "nice_eta" if nice_eta != ETA else "nice_from"
+            raise ConfigError(f"parameter '{key}': only applies to nice=True (got nice=False)")
+        if isinstance(nice_from, bool) or not isinstance(nice_from, int) or not 0 <= nice_from <= 3:
+            raise ConfigError(f"parameter 'nice_from': got {nice_from!r}; allowed: an integer in [0, 3] (D has 4 blocks)")
         self.conv, self.spectral_norm = conv, spectral_norm
         self.pconv_kind, self.pconv_rate = pconv_kind, pconv_rate
+        self.nice_from = nice_from if nice else 4
         ch = D_MULT * width
 
         def conv3(c_in: int, c_out: int, first: bool) -> nn.Conv2d:
@@ -178,13 +209,34 @@ class ResNetDiscriminator(nn.Module):
         def wrap(m: nn.Module) -> nn.Module:
             return _sn(m) if spectral_norm else m
 
+        nz = [i >= self.nice_from for i in range(4)]                                   # blocks with AN
         self.blocks = nn.Sequential(
-            DBlock(img_channels, ch, conv3, wrap, down=True, optimized=True),         # (B, 2w, 16, 16)
-            DBlock(ch, ch, conv3, wrap, down=True),                                    # (B, 2w, 8, 8)
-            DBlock(ch, ch, conv3, wrap, down=False),                                   # (B, 2w, 8, 8)
-            DBlock(ch, ch, conv3, wrap, down=False))                                   # (B, 2w, 8, 8)
+            DBlock(img_channels, ch, conv3, wrap, down=True, optimized=True, noise=nz[0]),  # (B, 2w, 16, 16)
+            DBlock(ch, ch, conv3, wrap, down=True, noise=nz[1]),                       # (B, 2w, 8, 8)
+            DBlock(ch, ch, conv3, wrap, down=False, noise=nz[2]),                      # (B, 2w, 8, 8)
+            DBlock(ch, ch, conv3, wrap, down=False, noise=nz[3]))                      # (B, 2w, 8, 8)
         self.fc = wrap(_init(nn.Linear(ch, 1), 1.0))
+        self.nice = NiceRegularizer(nice_gamma, eta=nice_eta, beta_max=BETA_MAX) if nice else None
+        if self.nice is not None:
+            self.nice.attach(m for m in self.blocks.modules() if isinstance(m, AdaptiveNoise))
+
+    @property
+    def d_plugin(self) -> NiceRegularizer | None:
+        """The D-side plugin the training loop drives (NICE), or None."""
+        return self.nice
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))                                 # global sum pool, (B, 2w)
+        if self.nice is None:
+            h = self.blocks(x)                                                     # (B, 2w, 8, 8)
+        else:
+            h = self.blocks[:self.nice_from](x)                                    # X_{l-1}: blocks without noise
+            deep = self.blocks[self.nice_from:]                                    # B_l .. B_L, with AN
+            if self.nice.collecting:
+                with parametrize.cached():                                         # one spectral norm per layer:
+                    f = deep(h)                                                    # f_1: (B, 2w, 8, 8)
+                    self.nice.record(f, deep(h))                                   # f_2: same weights, own noise
+            else:
+                f = deep(h)                                                        # (B, 2w, 8, 8)
+            h = f
+        h = F.relu(h).sum(dim=(2, 3))                                              # global sum pool, (B, 2w)
         return self.fc(h).view(-1)                                                 # (B,)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pgan_core.errors import ConfigError
-from pgan_core.layers.masking import GRID_MODES, band_index, mask_visual, spatial_mask, spectral_mask
+from pgan_core.layers.masking import GRID_MODES, DInputMask, band_index, mask_visual, spatial_mask, spectral_mask
 
 
 def g(seed: int = 0) -> torch.Generator:
@@ -134,10 +134,25 @@ def test_band_index_is_radial_and_symmetric():
 
 def test_balanced_follows_the_energy_uniform_does_not():
     x = torch.ones(32, 1, 8, 8)                                                # all energy in the DC term (band 0)
-    assert torch.allclose(spectral_mask(x, 4, 1, g(0), balanced=True), torch.zeros_like(x), atol=1e-6)
-    y = spectral_mask(x, 4, 1, g(0), balanced=False)
+    assert torch.allclose(spectral_mask(x, 4, 1, g(0), balanced=True, keep_dc=False), torch.zeros_like(x), atol=1e-6)
+    y = spectral_mask(x, 4, 1, g(0), balanced=False, keep_dc=False)
     assert torch.allclose(y[y.abs().sum(dim=(1, 2, 3)) > 0], torch.ones(1), atol=1e-6)
     assert (y.abs().sum(dim=(1, 2, 3)) > 0).sum() > 16                         # band 0 hit about 1 in 4
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+def test_keep_dc_never_masks_band_zero(balanced):
+    """The review's point: energy-weighted masking almost always took band 0 (the DC term); keep_dc forbids it."""
+    x = torch.ones(32, 1, 8, 8)                                                # all energy in band 0
+    assert torch.allclose(spectral_mask(x, 4, 1, g(0), balanced=balanced), x, atol=1e-6)   # nothing of it removed
+    nat = torch.randn(64, 3, 16, 16, generator=g(5)).cumsum(-1).cumsum(-2)       # low-frequency heavy images
+    band = band_index(16, 16, 4)
+    keep = torch.fft.ifftshift(mask_visual(nat, "spectral", g(9), n_bands=4, n_masked=3, balanced=balanced),
+                               dim=(-2, -1)).bool()                             # (B, 1, H, W)
+    assert keep[:, 0][:, band == 0].all()                                       # band 0 kept in every image
+    assert not keep[:, 0][:, band > 0].any()                                    # m = K - 1: every other band masked
+    X, Y = torch.fft.fft2(nat), torch.fft.fft2(spectral_mask(nat, 4, 3, g(9), balanced=balanced))
+    assert torch.allclose(Y[..., band == 0], X[..., band == 0], atol=1e-3)
 
 
 def test_spectral_deterministic_and_differentiable():
@@ -179,9 +194,55 @@ X = torch.zeros(2, 3, 32, 32)
     (lambda: spectral_mask(X, 4, 5, g()), "n_masked"),
     (lambda: spectral_mask(X, 4, 1, "seed"), "gen"),
     (lambda: spectral_mask(X[0], 4, 1, g()), "x"),
+    (lambda: spectral_mask(X, 4, 1, g(), keep_dc=1), "keep_dc"),
     (lambda: mask_visual(X, "temporal", g()), "kind"),
     (lambda: mask_visual(X, "spectral", g(), n_bands=4, n_masked=1, ratio=0.3), "params"),
 ])
 def test_bad_arguments(call, name):
     with pytest.raises(ConfigError, match=f"'{name}'"):
         call()
+
+
+# ---------------------------------------------------------------- DInputMask (the training loop's masking)
+
+def test_d_input_mask_single_kind_equals_the_function_with_the_global_rng():
+    x = torch.randn(6, 3, 32, 32, generator=g(1))
+    m = DInputMask(("spatial",), ratio=0.25, patch=4)
+    torch.manual_seed(3)
+    y = m(x)
+    torch.manual_seed(3)
+    torch.rand(6)                                                               # the per-image case draw
+    assert torch.equal(y, spatial_mask(x, 0.25, 4, None))
+    zero = (y == 0).all(1)                                                      # (B, H, W): 4 x 4 cells, 64 per image
+    assert torch.equal(zero.flatten(1).sum(1), torch.full((6,), 16 * 16))       # floor(0.25 * 64) cells of 16 px
+
+
+def test_d_input_mask_prob_and_both_kinds_split_the_images():
+    x = torch.randn(400, 1, 16, 16, generator=g(2)) + 3.0                       # no exact zeros in the input
+    m = DInputMask(("spatial", "spectral"), prob=0.5, ratio=0.5, patch=4, n_bands=4, n_masked=1)
+    torch.manual_seed(0)
+    y = m(x)
+    intact = (y == x).flatten(1).all(1)
+    spatial = ~intact & ((y == 0).flatten(1).sum(1) == 128)                     # half of the 16 px x 16 px zeroed
+    spectral = ~intact & ~spatial
+    assert abs(intact.float().mean().item() - 0.5) < 0.1
+    assert abs(spatial.float().mean().item() - 0.25) < 0.08 and abs(spectral.float().mean().item() - 0.25) < 0.08
+    assert torch.allclose(y[spectral].mean(dim=(1, 2, 3)), x[spectral].mean(dim=(1, 2, 3)), atol=1e-4)  # DC kept
+
+
+def test_d_input_mask_is_differentiable():
+    x = torch.randn(4, 3, 32, 32, generator=g(3), requires_grad=True)
+    DInputMask(("spatial", "spectral"))(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("kw, name", [
+    (dict(kinds=()), "kinds"), (dict(kinds="spatial"), "kinds"), (dict(kinds=("spatial", "spatial")), "kinds"),
+    (dict(kinds=("fourier",)), "kinds"), (dict(prob=0.0), "prob"), (dict(prob=1.5), "prob"),
+    (dict(ratio=1.0), "ratio"), (dict(ratio=0.0), "ratio"), (dict(patch=0), "patch"), (dict(grid="torus"), "grid"),
+    (dict(n_bands=1), "n_bands"), (dict(n_masked=4), "n_masked"), (dict(balanced="yes"), "balanced"),
+    (dict(keep_dc=None), "keep_dc"),
+])
+def test_d_input_mask_bad_arguments(kw, name):
+    with pytest.raises(ConfigError, match=f"'{name}'"):
+        DInputMask(**kw)

@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 
 from pgan_core.errors import ConfigError
-from pgan_core.layers.nice import (BETA_MAX, BETA_STEP, ETA, AdaptiveNoise, BetaController, consistency_loss,
-                                   two_noisy_passes)
+from pgan_core.layers.nice import (BETA_MAX, BETA_STEP, ETA, GAMMA, AdaptiveNoise, BetaController, NiceRegularizer,
+                                   consistency_loss, two_noisy_passes)
 
 
 # ---------------------------------------------------------------- AdaptiveNoise
@@ -128,6 +128,43 @@ def test_two_noisy_passes_differ_in_training_and_agree_at_eval():
     assert torch.equal(e1, e2)
 
 
+# ---------------------------------------------------------------- NiceRegularizer (the training loop's plugin)
+
+def test_regularizer_runs_the_controller_on_the_loss_signal_and_writes_beta_everywhere():
+    an = [AdaptiveNoise(), AdaptiveNoise()]
+    reg = NiceRegularizer(1.0, eta=0.0, step=0.1, ema=0.5)
+    reg.attach(an)
+    # the same hand sequence as test_update_from_logits_uses_the_ema_of_the_mean_sign, as s_t values
+    logs = [reg.after_d_step({"d_real_sign": s, "d_real": 9.9}) for s in (0.5, -1.0, 0.5)]
+    assert [l["r_t"] for l in logs] == [0.5, -0.25, 0.125]
+    assert [l["beta"] for l in logs] == pytest.approx([0.1, 0.0, 0.1])
+    assert float(reg.beta) == pytest.approx(0.1) and float(reg.r) == 0.125 and int(reg.n_updates) == 3
+    assert all(float(m.beta) == pytest.approx(0.1) for m in an)
+    # the state is in buffers: a fresh regulariser loading it continues identically and updates its AN modules
+    an2 = [AdaptiveNoise()]
+    reg2 = NiceRegularizer(1.0, eta=0.0, step=0.1, ema=0.5)
+    reg2.attach(an2)
+    reg2.load_state_dict(reg.state_dict())
+    assert float(an2[0].beta) == pytest.approx(0.1)
+    assert reg2.after_d_step({"d_real_sign": 1.0}) == reg.after_d_step({"d_real_sign": 1.0})
+
+
+def test_regularizer_collects_only_inside_a_d_step_in_training_mode():
+    reg = NiceRegularizer(2.0).train()
+    assert not reg.collecting and reg.d_regularizer() == (None, {})
+    reg.begin_d_step()
+    assert reg.collecting
+    a, b = torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[1.0, 0.0], [0.0, 4.0]])
+    reg.record(a, b)                                                        # L_cons(x) = 3.25
+    reg.record(a, a)                                                        # L_cons(x~) = 0
+    loss, terms = reg.d_regularizer()
+    assert loss.item() == 6.5 and terms == {"loss_cons": 3.25}             # gamma (3.25 + 0)
+    assert not reg.collecting
+    reg.begin_d_step()
+    assert not reg.eval().collecting and not NiceRegularizer(0.0).train().collecting  # eval / noise-only ablation
+    assert GAMMA == 5.0
+
+
 # ---------------------------------------------------------------- errors
 
 @pytest.mark.parametrize("make, name", [
@@ -146,6 +183,9 @@ def test_two_noisy_passes_differ_in_training_and_agree_at_eval():
     (lambda: BetaController().update(torch.zeros(0)), "d_real"),
     (lambda: consistency_loss(torch.zeros(2, 3), torch.zeros(3, 2)), "feats_b"),
     (lambda: two_noisy_passes(lambda h: h, torch.zeros(1)), "blocks"),
+    (lambda: NiceRegularizer(-1.0), "gamma"),
+    (lambda: NiceRegularizer(eta=2.0), "eta"),
+    (lambda: NiceRegularizer().after_d_step({"d_real": 1.0}), "terms"),
 ])
 def test_bad_arguments(make, name):
     with pytest.raises(ConfigError, match=f"'{name}'"):

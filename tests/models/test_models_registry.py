@@ -11,7 +11,8 @@ from pgan_core.methods import D_MASK_SEED
 from pgan_core.models import DCGANDiscriminator, DCGANGenerator, PerturbativeDiscriminator, PerturbativeGenerator
 
 NAMES = ["dcgan", "dcgan-pert-g", "dcgan-pert-gd", "pgan-g", "pgan-gd", "pgan-g-nonoise", "pgan-gd-nonoise",
-         "pgan-g-lcg", "pgan-g-mt", "wgan-gp", "sastm", "sastm-add", "sngan", "sngan-pconv"]
+         "pgan-g-lcg", "pgan-g-mt", "wgan-gp", "sastm", "sastm-add", "sngan", "sngan-pconv", "sngan-nice",
+         "sngan-nice-noise", "sngan-mask-spatial", "sngan-mask-spectral", "sngan-mask-both"]
 B, Z, WIDTH = 2, 16, 4
 
 
@@ -22,13 +23,16 @@ def pls(module: torch.nn.Module) -> list[PerturbationLayer]:
 def test_registry_names_and_specs():
     assert registry.method_names() == sorted(NAMES)
     wgan = {"wgan-gp", "sastm", "sastm-add"}
-    sngan = {"sngan", "sngan-pconv"}
+    sngan = {n for n in NAMES if n.startswith("sngan")}
+    masks = {"sngan-mask-spatial": "spatial", "sngan-mask-spectral": "spectral", "sngan-mask-both": "spatial,spectral"}
     for name in NAMES:
         spec = registry.get_method(name)
         assert spec.paper and spec.description
         if name in sngan:  # the SNGAN ResNet family (Miyato et al. 2018 CIFAR settings; papers.md 2.3)
             assert spec.loss == "hinge"
-            assert spec.train_defaults == dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), n_critic=5)
+            extra = {"d_mask": masks[name]} if name in masks else {}
+            assert spec.train_defaults == dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), n_critic=5,
+                                               **extra)
         elif name in wgan:   # the WGAN-GP family of Self-Sparse GAN (papers.md 3.4)
             assert spec.loss == "wgan-gp" and spec.d_kwargs.get("norm") == "none"
             assert spec.train_defaults == dict(lr_g=1e-4, lr_d=1e-4, betas_g=(0.5, 0.9), betas_d=(0.5, 0.9), n_critic=5)

@@ -8,6 +8,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from pgan_core.errors import ConfigError
+from pgan_core.layers.nice import AdaptiveNoise
 from pgan_core.layers.pconv import PConv2d
 from pgan_core.losses import get_loss
 from pgan_core.models.resnet import ResNetDiscriminator, ResNetGenerator
@@ -97,6 +98,11 @@ def test_pconv_rate_zero_equals_conv():
     (ResNetDiscriminator, dict(conv="pconv", pconv_rate=-0.1), "pconv_rate"),
     (ResNetDiscriminator, dict(conv="conv", pconv_rate=0.3), "pconv_rate"),
     (ResNetDiscriminator, dict(spectral_norm="yes"), "spectral_norm"),
+    (ResNetDiscriminator, dict(nice="yes"), "nice"),
+    (ResNetDiscriminator, dict(nice_gamma=1.0), "nice_gamma"),
+    (ResNetDiscriminator, dict(nice_eta=0.5), "nice_eta"),
+    (ResNetDiscriminator, dict(nice=True, nice_gamma=-1.0), "gamma"),
+    (ResNetDiscriminator, dict(nice=True, nice_from=4), "nice_from"),
     (ResNetDiscriminator, dict(img_res=64), "img_res"),
     (ResNetDiscriminator, dict(width=0), "width"),
     (ResNetGenerator, dict(z_dim=0), "z_dim"),
@@ -128,3 +134,73 @@ def test_hinge_training_step_smoke(conv):
     assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
     assert all(torch.isfinite(p).all() for p in list(G.parameters()) + list(D.parameters()))
+
+
+# ---------------------------------------------------------------- NICE
+
+def nice_d(**kw) -> ResNetDiscriminator:
+    torch.manual_seed(0)
+    return ResNetDiscriminator(3, width=2, nice=True, **kw)
+
+
+def set_beta(D: ResNetDiscriminator, beta: float) -> None:
+    D.nice.beta.fill_(beta)
+    for m in D.modules():
+        if isinstance(m, AdaptiveNoise):
+            m.set_beta(beta)
+
+
+def test_nice_noise_placement_second_half_after_every_conv():
+    D = nice_d()
+    per_block = [sum(isinstance(m, AdaptiveNoise) for m in b.modules()) for b in D.blocks]
+    assert per_block == [0, 0, 2, 2]                                    # blocks 3-4: C1 -> AN -> C2 -> AN (identity shortcut)
+    assert [sum(isinstance(m, AdaptiveNoise) for m in b.modules()) for b in nice_d(nice_from=1).blocks] == [0, 3, 2, 2]
+    assert ResNetDiscriminator(3, width=2).d_plugin is None and D.d_plugin is D.nice
+    plain = ResNetDiscriminator(3, width=2).state_dict().keys()
+    assert set(D.state_dict()) - set(plain) == {"nice.beta", "nice.r", "nice.n_updates"} | {
+        k for k in D.state_dict() if k.endswith(".beta") and k.startswith("blocks.")}
+
+
+def test_nice_eval_is_the_plain_d_and_training_is_noisy():
+    D = nice_d()
+    torch.manual_seed(0)
+    plain = ResNetDiscriminator(3, width=2)
+    set_beta(D, 0.5)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    plain.load_state_dict({k: v for k, v in D.state_dict().items() if k in plain.state_dict()})
+    D.eval(); plain.eval()
+    assert torch.equal(D(x), plain(x))                                 # AN is the identity at eval
+    D.train()
+    torch.manual_seed(2)
+    a = D(x)
+    torch.manual_seed(3)
+    assert not torch.equal(a, D(x))
+
+
+def test_nice_consistency_zero_without_noise_positive_with_it_and_gradients_flow():
+    D = nice_d().train()
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    D.nice.begin_d_step()
+    D(x)
+    loss, terms = D.nice.d_regularizer()
+    assert terms["loss_cons"] == 0.0 and loss.item() == 0.0             # beta = 0: f_1 == f_2 exactly (same SN weights)
+    set_beta(D, 0.3)
+    D.nice.begin_d_step()
+    D(x); D(x * 0.5)                                                   # a "real" and a "fake" forward
+    loss, terms = D.nice.d_regularizer()
+    assert terms["loss_cons"] > 0 and loss.item() == pytest.approx(5.0 * terms["loss_cons"], rel=1e-6)
+    loss.backward()
+    assert D.blocks[3].c2.parametrizations.weight.original.grad is not None
+    assert D.blocks[0].c1.parametrizations.weight.original.grad is not None   # through X_{l-1} too
+
+
+def test_nice_second_pass_only_inside_a_d_step_and_not_for_the_noise_only_ablation():
+    calls = []
+    for gamma, in_step, expected in ((5.0, True, 2), (5.0, False, 1), (0.0, True, 1)):
+        D = nice_d(nice_gamma=gamma).train()
+        D.blocks[3].register_forward_hook(lambda *_: calls.append(1))
+        calls.clear()
+        if in_step:
+            D.nice.begin_d_step()
+        D(torch.zeros(2, 3, 32, 32))
+        assert len(calls) == expected
