@@ -183,8 +183,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA GPU is visible")
-    out = {"device": device_name(), "torch": torch.__version__, "python": platform.python_version(),
-           "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args), "train": [], "inception": []}
+    from pgan_core.results import device_info, git_commit
+
+    out = {"device": device_name(), "device_info": device_info(), "code": git_commit(), "torch": torch.__version__,
+           "python": platform.python_version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
+           "train": [], "inception": []}
     if args.train:
         for m in args.methods:
             for v in args.variants:

@@ -25,7 +25,11 @@ PACKAGES = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", 
 
 
 def git_commit() -> dict[str, Any]:
-    """Commit hash of the repository and whether the working tree had uncommitted changes."""
+    """Commit hash of the repository and whether the working tree had uncommitted changes. A copy of the tree
+    without ``.git`` (a remote GPU machine) reports ``$PGAN_GIT_COMMIT`` if the launcher set it."""
+    if not (REPO_ROOT / ".git").exists() and os.environ.get("PGAN_GIT_COMMIT"):
+        return {"commit": os.environ["PGAN_GIT_COMMIT"], "dirty": None, "source": "PGAN_GIT_COMMIT"}
+
     def run(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
     try:

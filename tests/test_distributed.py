@@ -194,3 +194,19 @@ def _processes_mentioning(text: str) -> list[int]:
         except OSError:
             continue
     return out
+
+
+@pytest.mark.gpu
+def test_nccl_one_process_per_gpu_trains(tmp_path):
+    """On a GPU machine: a 1-process NCCL launch trains on cuda and records world size 1 and the GPU."""
+    c = cfg(method="dcgan", device="cuda")
+    rec = launch(c, 1, tmp_path / "run", timeout=TIMEOUT, backend="nccl", echo=False)
+    assert rec.status == "complete" and rec.device.startswith("cuda")
+
+
+@pytest.mark.gpu
+def test_more_processes_than_gpus_is_refused(tmp_path):
+    n = torch.cuda.device_count()
+    with pytest.raises(ConfigError, match="nproc"):
+        launch(cfg(method="dcgan", device="cuda"), n + 1, tmp_path, echo=False)
+    assert not any(tmp_path.iterdir())
