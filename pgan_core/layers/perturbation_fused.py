@@ -21,11 +21,15 @@ the m fan-out copies. BatchNorm stays a regular ``nn.BatchNorm2d`` after the fus
 statistics and the BN state_dict are unchanged.
 
 CPU (float32/float64, no autocast): the batch is cut into blocks of about ``CHUNK_BYTES`` of P. Per
-block, P is written into one reused buffer and consumed by batched GEMMs (``bmm``/``baddbmm``/
-``addbmm`` on the (n, C, H*W) views, no copies) while it is in cache; y and grad_x are written in place
-with ``out=``; grad_b is summed off the cached grad_y block; the ReLU/LeakyReLU gradient is applied in
-place on the grad_x block. So the only full-size tensors a fwd+bwd allocates are y and grad_x (the
-reference also allocates P, grad_P and a separate grad_x), and P never goes through main memory.
+block, P is written into one reused buffer and consumed by the GEMMs while it is in cache: y = W P + b
+and W^T grad_y as one batched GEMM each (``baddbmm``/``bmm`` on the (n, C, H*W) views, written in place
+into y / grad_x with ``out=``); grad_W as *one* GEMM (O, n*H*W) @ (n*H*W, K), for which backward writes P
+channel-major and copies the grad_y block so (``addbmm`` would run one small GEMM per sample); grad_b
+summed off the grad_y block; the ReLU/LeakyReLU gradient applied in place on the grad_x block. The only
+full-size tensors a fwd+bwd allocates are y and grad_x (the reference also allocates P, grad_P and a
+separate grad_x). Blocks are few (8 MiB of P each, 1-2 blocks at the benched shapes) because every op is
+a parallel region: with the 2 cores shared with other processes, many small regions wait on each other
+far more than a few large ones, and with this CPU's large L3 smaller blocks bought no measurable speed.
 CUDA, autocast (e.g. bf16 on CUDA) and other dtypes take one whole-batch pass (``conv1x1`` /
 ``aten.convolution_backward``); under autocast P, W and b are cast to the autocast dtype for the
 convolution exactly where autocast casts the reference's convolution (the add and the activation stay
@@ -55,7 +59,7 @@ from .perturbation import LRELU_SLOPE, PerturbationLayer, conv1x1
 __all__ = ["FusedPerturbationLayer", "perturb_conv1x1"]
 
 _HAS_ADD_RELU = hasattr(torch.ops.aten, "_add_relu")  # aten's fused add + ReLU (one memory pass)
-CHUNK_BYTES = 1 << 19  # CPU path: bytes of P per batch block (a block's x, P, grad_y, grad_x stay in L2)
+CHUNK_BYTES = 1 << 23  # CPU path: bytes of P per batch block (module docstring)
 
 
 def _perturb(x: torch.Tensor, N: torch.Tensor, level: float, act: str, m: int,
@@ -112,13 +116,13 @@ def _block(B: int, per_sample_bytes: int) -> int:
 class _PerturbConv1x1(torch.autograd.Function):
     """y = W act(x + level N) + b; saves x, N, W only and recomputes P in backward.
 
-    CPU (float32/64, no autocast): the batch is cut into blocks of about ``CHUNK_BYTES`` of P; per block
-    P is written into one reused buffer and consumed by the GEMMs while it is in cache, so P never makes
-    a round trip through memory, y / grad_x are written in place (``out=``), and the bias gradient is
-    summed off the cached grad_y block. Elsewhere (CUDA, autocast, other dtypes): one pass over the
-    whole batch, ``conv1x1`` / ``convolution_backward``, with the autocast dtype applied explicitly to
-    P, W and b as autocast would apply it to the reference's convolution (the add and the activation
-    stay in the input's precision; gradients come back in the dtypes of x, W and b).
+    CPU (float32/64, no autocast): batch blocks of about ``CHUNK_BYTES`` of P (module docstring); per
+    block P is written into one reused buffer and consumed by the GEMMs while it is in cache, y / grad_x
+    are written in place (``out=``), and the bias gradient is summed off the grad_y block. Elsewhere
+    (CUDA, autocast, other dtypes): one pass over the whole batch, ``conv1x1`` /
+    ``convolution_backward``, with the autocast dtype applied explicitly to P, W and b as autocast would
+    apply it to the reference's convolution (the add and the activation stay in the input's precision;
+    gradients come back in the dtypes of x, W and b).
     """
 
     @staticmethod
@@ -174,7 +178,10 @@ class _PerturbConv1x1(torch.autograd.Function):
             gy3 = gy.to(x.dtype).contiguous().view(B, O, HW)
             wt = weight.view(O, K).t().contiguous()                          # W^T: (K, O), tiny
             step = _block(B, K * HW * x.element_size())
-            buf = x.new_empty(step, K, HW) if (need_w or act != "identity") else None
+            # grad_W as one GEMM per block, (O, n*HW) @ (n*HW, K): P is written channel-major, (K, n, HW),
+            # and the grad_y block copied so (in cache); no per-sample GEMMs (addbmm's loop)
+            pbuf = x.new_empty(step * K * HW) if (need_w or act != "identity") else None
+            gybuf = x.new_empty(step * O * HW) if need_w else None
             gbuf = x.new_empty(step, K, HW) if need_x and m > 1 else None
             if need_x:
                 gx = torch.empty_like(x, memory_format=torch.contiguous_format)
@@ -182,9 +189,19 @@ class _PerturbConv1x1(torch.autograd.Function):
             for i in range(0, B, step):
                 n = min(step, B - i)
                 g = gy3[i:i + n]                                            # grad_y block: (n, O, HW)
-                p = None if buf is None else _perturb(x[i:i + n], N, level, act, m, out=buf[:n]).view(n, K, HW)
+                p = None
+                if pbuf is not None:
+                    pt = pbuf[:n * K * HW].view(K, n, HW)
+                    p = pt.transpose(0, 1) if need_w else pbuf[:n * K * HW].view(n, K, HW)
+                    p = _perturb(x[i:i + n], N, level, act, m, out=p).view(n, K, HW)
                 if need_w:                                                  # sum_b grad_y P^T
-                    torch.addbmm(gw, g, p.transpose(1, 2), beta=0 if i == 0 else 1, out=gw)
+                    gt = gybuf[:n * O * HW].view(O, n, HW)
+                    gt.copy_(g.transpose(0, 1))
+                    a, b = gt.view(O, n * HW), pt.view(K, n * HW).t()
+                    if i == 0:
+                        torch.mm(a, b, out=gw)
+                    else:
+                        gw.addmm_(a, b)
                 if need_b:
                     gb = g.sum((0, 2)) if i == 0 else gb.add_(g.sum((0, 2)))
                 if need_x:                                                  # act'(.) * W^T grad_y, in place

@@ -223,6 +223,7 @@ def test_autocast_bf16_cpu_matches_reference():
     _autocast_matches("cpu")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("bn", [True, False])
 def test_cuda_matches_reference(bn):
@@ -239,6 +240,7 @@ def test_cuda_matches_reference(bn):
         torch.testing.assert_close(g1[k], g0[k], **tol)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_autocast_bf16_cuda_matches_reference():
     _autocast_matches("cuda")
