@@ -27,9 +27,11 @@ into y / grad_x with ``out=``); grad_W as *one* GEMM (O, n*H*W) @ (n*H*W, K), fo
 channel-major and copies the grad_y block so (``addbmm`` would run one small GEMM per sample); grad_b
 summed off the grad_y block; the ReLU/LeakyReLU gradient applied in place on the grad_x block. The only
 full-size tensors a fwd+bwd allocates are y and grad_x (the reference also allocates P, grad_P and a
-separate grad_x). Blocks are few (8 MiB of P each, 1-2 blocks at the benched shapes) because every op is
-a parallel region: with the 2 cores shared with other processes, many small regions wait on each other
-far more than a few large ones, and with this CPU's large L3 smaller blocks bought no measurable speed.
+separate grad_x); the block buffers add at most 1/2 of P (``MIN_BLOCKS``), the grad_y copy none when it
+fits in the grad_x block (C_out <= C). Blocks are few (2 at the benched shapes, at most 8 MiB of P each)
+because every op is a parallel region: with the cores shared with other processes, many small regions
+wait on each other far more than a few large ones, and on the benched CPU (large L3) smaller blocks
+bought no measurable speed.
 CUDA, autocast (e.g. bf16 on CUDA) and other dtypes take one whole-batch pass (``conv1x1`` /
 ``aten.convolution_backward``); under autocast P, W and b are cast to the autocast dtype for the
 convolution exactly where autocast casts the reference's convolution (the add and the activation stay
@@ -59,7 +61,8 @@ from .perturbation import LRELU_SLOPE, PerturbationLayer, conv1x1
 __all__ = ["FusedPerturbationLayer", "perturb_conv1x1"]
 
 _HAS_ADD_RELU = hasattr(torch.ops.aten, "_add_relu")  # aten's fused add + ReLU (one memory pass)
-CHUNK_BYTES = 1 << 23  # CPU path: bytes of P per batch block (module docstring)
+CHUNK_BYTES = 1 << 23  # CPU path: at most this many bytes of P per batch block (module docstring)
+MIN_BLOCKS = 2         # ... and at least this many blocks: the P buffer stays <= 1/2 of a full-size P
 
 
 def _perturb(x: torch.Tensor, N: torch.Tensor, level: float, act: str, m: int,
@@ -109,8 +112,8 @@ def _blocked(x: torch.Tensor, N: torch.Tensor, weight: torch.Tensor, cast: torch
 
 
 def _block(B: int, per_sample_bytes: int) -> int:
-    """Samples per batch block: about CHUNK_BYTES of P, at least one."""
-    return max(1, min(B, CHUNK_BYTES // max(1, per_sample_bytes)))
+    """Samples per batch block: about CHUNK_BYTES of P and at most 1/MIN_BLOCKS of the batch, at least one."""
+    return max(1, min(-(-B // MIN_BLOCKS), CHUNK_BYTES // max(1, per_sample_bytes)))
 
 
 class _PerturbConv1x1(torch.autograd.Function):
@@ -181,7 +184,8 @@ class _PerturbConv1x1(torch.autograd.Function):
             # grad_W as one GEMM per block, (O, n*HW) @ (n*HW, K): P is written channel-major, (K, n, HW),
             # and the grad_y block copied so (in cache); no per-sample GEMMs (addbmm's loop)
             pbuf = x.new_empty(step * K * HW) if (need_w or act != "identity") else None
-            gybuf = x.new_empty(step * O * HW) if need_w else None
+            # the grad_y copy goes into the grad_x block where it fits (grad_x is written after grad_W)
+            gybuf = x.new_empty(step * O * HW) if need_w and not (need_x and O <= C) else None
             gbuf = x.new_empty(step, K, HW) if need_x and m > 1 else None
             if need_x:
                 gx = torch.empty_like(x, memory_format=torch.contiguous_format)
@@ -195,7 +199,7 @@ class _PerturbConv1x1(torch.autograd.Function):
                     p = pt.transpose(0, 1) if need_w else pbuf[:n * K * HW].view(n, K, HW)
                     p = _perturb(x[i:i + n], N, level, act, m, out=p).view(n, K, HW)
                 if need_w:                                                  # sum_b grad_y P^T
-                    gt = gybuf[:n * O * HW].view(O, n, HW)
+                    gt = (gx[i:i + n].view(-1) if gybuf is None else gybuf)[:n * O * HW].view(O, n, HW)
                     gt.copy_(g.transpose(0, 1))
                     a, b = gt.view(O, n * HW), pt.view(K, n * HW).t()
                     if i == 0:

@@ -184,13 +184,15 @@ def test_generic_path_matches_reference(monkeypatch, act, fan_out, bias):
     assert_same(ref, fused, torch.randn(2, 3, 16, 16))
 
 
-@pytest.mark.parametrize("chunk", [1, 3 * 16 * 16 * 4 * 2, 1 << 30])     # one sample, two, the whole batch
+@pytest.mark.parametrize("chunk", [1, 3 * 16 * 16 * 4 * 2, 1 << 30])     # 1 or 2 samples, MIN_BLOCKS cap
 def test_blocks_any_size(monkeypatch, chunk):
     """The CPU path cuts the batch into blocks of CHUNK_BYTES of P (last block shorter): same results."""
     import pgan_core.layers.perturbation_fused as pf
     monkeypatch.setattr(pf, "CHUNK_BYTES", chunk)
-    ref, fused = pair(3, 4, (16, 16), fan_out=2, act="lrelu", bn=True)
+    ref, fused = pair(3, 4, (16, 16), fan_out=2, act="lrelu", bn=True)     # C_out > C: own grad_y buffer
     assert_same(ref, fused, torch.randn(5, 3, 16, 16))
+    ref, fused = pair(4, 3, (16, 16), act="relu", bn=False)                # C_out <= C: grad_y copy in grad_x
+    assert_same(ref, fused, torch.randn(5, 4, 16, 16))
 
 
 def _autocast_matches(device):
