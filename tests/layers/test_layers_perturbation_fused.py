@@ -171,3 +171,78 @@ def test_saves_less_than_reference(bn):
     assert saved_bytes(ref, x) - saved_bytes(fused, x) >= p_bytes
     if not bn:
         assert saved_bytes(fused, x) == 0
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("fan_out", [1, 2])
+@pytest.mark.parametrize("bias", [True, False])
+def test_generic_path_matches_reference(monkeypatch, act, fan_out, bias):
+    """The whole-batch path CUDA and autocast take (conv1x1 / convolution_backward), run here on CPU."""
+    import pgan_core.layers.perturbation_fused as pf
+    monkeypatch.setattr(pf, "_blocked", lambda *a: False)
+    ref, fused = pair(3, 4, (16, 16), fan_out=fan_out, act=act, bias=bias, bn=False)
+    assert_same(ref, fused, torch.randn(2, 3, 16, 16))
+
+
+@pytest.mark.parametrize("chunk", [1, 3 * 16 * 16 * 4 * 2, 1 << 30])     # 1 or 2 samples, MIN_BLOCKS cap
+def test_blocks_any_size(monkeypatch, chunk):
+    """The CPU path cuts the batch into blocks of CHUNK_BYTES of P (last block shorter): same results."""
+    import pgan_core.layers.perturbation_fused as pf
+    monkeypatch.setattr(pf, "CHUNK_BYTES", chunk)
+    ref, fused = pair(3, 4, (16, 16), fan_out=2, act="lrelu", bn=True)     # C_out > C: own grad_y buffer
+    assert_same(ref, fused, torch.randn(5, 3, 16, 16))
+    ref, fused = pair(4, 3, (16, 16), act="relu", bn=False)                # C_out <= C: grad_y copy in grad_x
+    assert_same(ref, fused, torch.randn(5, 4, 16, 16))
+
+
+def _autocast_matches(device):
+    ref, fused = pair(8, 6, (16, 16), fan_out=2, bn=True)
+    ref, fused = ref.to(device), fused.to(device)
+    x = torch.randn(4, 8, 16, 16, device=device)
+    gy = torch.randn(4, 6, 16, 16, device=device)
+    out = []
+    for layer in (ref, fused):
+        layer.zero_grad(set_to_none=True)
+        xr = x.clone().requires_grad_(True)
+        with torch.autocast(device, dtype=torch.bfloat16):
+            y = layer(xr)
+        y.backward(gy.to(y.dtype))
+        out.append((y.detach(), xr.grad, {n: p.grad for n, p in layer.named_parameters()}))
+    (y0, gx0, g0), (y1, gx1, g1) = out
+    assert y1.dtype == y0.dtype and gx1.dtype == gx0.dtype == torch.float32
+
+    def close(a, b, what):                        # bf16 GEMMs on both sides (and the reference's W grad is
+        err = (a.float() - b.float()).norm() / b.float().norm()     # summed over the batch in bf16): 2% in norm
+        assert err < 2e-2, f"{what}: relative error {err:.3g}"
+    close(y1, y0, "y")
+    close(gx1, gx0, "grad x")
+    for k in g0:
+        assert g1[k].dtype == g0[k].dtype == torch.float32
+        close(g1[k], g0[k], f"grad of {k}")
+
+
+def test_autocast_bf16_cpu_matches_reference():
+    _autocast_matches("cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("bn", [True, False])
+def test_cuda_matches_reference(bn):
+    ref, fused = pair(8, 6, (16, 16), fan_out=2, bn=bn)
+    ref, fused = ref.cuda(), fused.cuda()
+    gy = torch.randn(4, 6, 16, 16, device="cuda")
+    x = torch.randn(4, 8, 16, 16, device="cuda")
+    y0, gx0, g0 = run(ref, x, gy)
+    y1, gx1, g1 = run(fused, x, gy)
+    tol = dict(rtol=1e-3, atol=1e-3)                                     # TF32 may differ between the two
+    torch.testing.assert_close(y1, y0, **tol)
+    torch.testing.assert_close(gx1, gx0, **tol)
+    for k in g0:
+        torch.testing.assert_close(g1[k], g0[k], **tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_autocast_bf16_cuda_matches_reference():
+    _autocast_matches("cuda")
