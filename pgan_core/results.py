@@ -25,9 +25,9 @@ PACKAGES = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", 
 
 
 def git_commit() -> dict[str, Any]:
-    """Commit hash of the repository and whether the working tree had uncommitted changes. A copy of the tree
-    without ``.git`` (a remote GPU machine) reports ``$PGAN_GIT_COMMIT`` if the launcher set it."""
-    if not (REPO_ROOT / ".git").exists() and os.environ.get("PGAN_GIT_COMMIT"):
+    """Commit hash of the repository and whether the working tree had uncommitted changes. ``$PGAN_GIT_COMMIT``,
+    when set, wins: a copy of the tree on a remote GPU machine may carry no ``.git`` or a stale one."""
+    if os.environ.get("PGAN_GIT_COMMIT"):
         return {"commit": os.environ["PGAN_GIT_COMMIT"], "dirty": None, "source": "PGAN_GIT_COMMIT"}
 
     def run(*args: str) -> str:

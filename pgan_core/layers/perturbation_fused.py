@@ -60,7 +60,7 @@ from .perturbation import LRELU_SLOPE, PerturbationLayer, conv1x1
 
 __all__ = ["FusedPerturbationLayer", "perturb_conv1x1"]
 
-_HAS_ADD_RELU = hasattr(torch.ops.aten, "_add_relu")  # aten's fused add + ReLU (one memory pass)
+_HAS_ADD_RELU = hasattr(torch.ops.aten, "_add_relu")  # aten's fused add + ReLU (one memory pass; a CPU kernel only)
 CHUNK_BYTES = 1 << 23  # CPU path: at most this many bytes of P per batch block (module docstring)
 MIN_BLOCKS = 2         # ... and at least this many blocks: the P buffer stays <= 1/2 of a full-size P
 
@@ -72,7 +72,7 @@ def _perturb(x: torch.Tensor, N: torch.Tensor, level: float, act: str, m: int,
     a, b = (x, N) if m == 1 else (x.unsqueeze(2), N.view(C, m, H, W))      # fan-out by broadcasting
     if out is not None:
         out = out.view(a.shape[:1] + b.shape)
-    if act == "relu" and _HAS_ADD_RELU and a.dtype == b.dtype:
+    if act == "relu" and _HAS_ADD_RELU and a.dtype == b.dtype and a.device.type == "cpu":
         if out is None:
             p = torch.ops.aten._add_relu(a, b, alpha=level)                 # one pass: relu(a + level b)
         else:
