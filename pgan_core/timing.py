@@ -4,7 +4,9 @@ Per-run ``sec_per_iter`` comes from whole training runs, which on a shared machi
 noise from whatever else runs. :func:`time_iterations` measures one full training iteration
 (D step + G step, Adam, the method's loss) of each method back to back, interleaved over
 ``repeats`` rounds after a warm-up, so all methods see the same machine state; it returns one
-row per (method, repeat) for intervals.
+row per (method, repeat) for intervals. :func:`time_d_steps` does the same for one discriminator
+step of labelled variants (the cost of D-side methods such as PConv), and :func:`cost_ratios` turns
+either table into per-round ratios against a baseline.
 """
 from __future__ import annotations
 
@@ -61,3 +63,83 @@ def time_iterations(methods: Sequence[str], *, img_channels: int = 3, width: int
                 ts.append(time.perf_counter() - t0)
             rows.append({"method": m, "repeat": r, "sec_per_iter": sorted(ts)[len(ts) // 2]})
     return pd.DataFrame(rows)
+
+
+def time_d_steps(variants: dict, *, dataset: str = "cifar10", width: int = 16, batch_size: int = 64,
+                 iters: int = 10, repeats: int = 5, warmup: int = 3, seed: int = 0, device: str = "cpu"):
+    """Cost of discriminator-side methods: one D step of each variant, interleaved.
+
+    ``variants``: label -> RunConfig overrides including ``method`` (e.g. ``{"pconv": {"method": "sngan-pconv",
+    "pconv_rate": 0.3}}``). One D step is what the training loop does per critic iteration, minus data
+    loading and G's forward: the method's D loss on fixed real and fake batches (D seen through the run's
+    DiffAugment and MaskedGAN masks, a D plugin's hooks and regulariser included), backward, Adam step.
+    Each of ``repeats`` rounds runs ``iters`` steps of every variant in turn (after ``warmup`` untimed
+    steps each), so all variants see the same machine state. A NICE plugin keeps its initial beta here.
+
+    Returns a DataFrame with columns method (the label), repeat, sec_per_d_step (median of the round).
+    """
+    import pandas as pd
+
+    from .data import dataset_channels
+    from .training import AugmentedD, MaskedD, build_run_models, d_input_mask
+
+    dev = torch.device(device)
+    c = dataset_channels(dataset)
+    setups = {}
+    for label, ov in variants.items():
+        cfg = RunConfig.from_params({**ov, "dataset": dataset, "width": width, "batch_size": batch_size,
+                                     "seed": seed}).resolved()
+        _, D = build_run_models(cfg, dev)                 # same seed: same initial weights for every variant
+        D.train()
+        mask = d_input_mask(cfg)
+        view = MaskedD(D, mask) if mask is not None else D
+        view = AugmentedD(view, cfg.diffaugment) if cfg.diffaugment else view
+        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d, fused=dev.type == "cuda" or None)
+        setups[label] = (view, D, opt_d, get_loss(cfg.loss), getattr(D, "d_plugin", None), cfg.gp_lambda)
+    g = torch.Generator().manual_seed(seed)
+    real = (torch.rand(batch_size, c, 32, 32, generator=g) * 2 - 1).to(dev)
+    fake = (torch.rand(batch_size, c, 32, 32, generator=g) * 2 - 1).to(dev)
+    gen = torch.Generator(dev).manual_seed(seed)
+
+    def d_step(view, D, opt, loss, plugin, gp_lambda):
+        if plugin is not None:
+            plugin.begin_d_step()
+        ld, terms = loss.d_loss(view, real, fake, gen, gp_lambda=gp_lambda)
+        if plugin is not None:
+            reg, _ = plugin.d_regularizer()
+            ld = ld if reg is None else ld + reg
+        opt.zero_grad(set_to_none=True)
+        ld.backward()
+        opt.step()
+        if plugin is not None:
+            plugin.after_d_step(terms)
+
+    for s in setups.values():
+        for _ in range(warmup):
+            d_step(*s)
+    rows = []
+    for r in range(repeats):
+        for label, s in setups.items():                   # interleaved: every variant sees the same conditions
+            ts = []
+            for _ in range(iters):
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                d_step(*s)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                ts.append(time.perf_counter() - t0)
+            rows.append({"method": label, "repeat": r, "sec_per_d_step": sorted(ts)[len(ts) // 2]})
+    return pd.DataFrame(rows)
+
+
+def cost_ratios(timing, *, baseline: str, metric: str = "sec_per_d_step"):
+    """Per variant and repeat: its time over the baseline's in the same (interleaved) round.
+
+    ``timing``: the table of :func:`time_d_steps` (or :func:`time_iterations`). Returns a DataFrame with
+    method, repeat, ratio; the baseline's own rows (ratio 1) are left out.
+    """
+    base = timing[timing["method"] == baseline].set_index("repeat")[metric]
+    out = timing[timing["method"] != baseline][["method", "repeat", metric]].copy()
+    out["ratio"] = out[metric].values / base.loc[out["repeat"]].values
+    return out[["method", "repeat", "ratio"]]

@@ -1,0 +1,28 @@
+"""Controlled D-step timing (pgan_core.timing.time_d_steps, cost_ratios): tiny widths, a few steps."""
+import pytest
+
+from pgan_core.errors import ConfigError
+from pgan_core.timing import cost_ratios, time_d_steps
+
+VARIANTS = {"base": {"method": "sngan"}, "pconv-p0.3": {"method": "sngan-pconv", "pconv_rate": 0.3},
+            "masked": {"method": "sngan-mask-spatial"}}
+
+
+def test_time_d_steps_rows_per_variant_and_repeat():
+    t = time_d_steps(VARIANTS, width=2, batch_size=4, iters=2, repeats=2, warmup=1)
+    assert list(t.columns) == ["method", "repeat", "sec_per_d_step"]
+    assert sorted(t["method"].unique()) == sorted(VARIANTS)
+    assert len(t) == 2 * len(VARIANTS) and (t["sec_per_d_step"] > 0).all()
+    r = cost_ratios(t, baseline="base")
+    assert sorted(r["method"].unique()) == ["masked", "pconv-p0.3"] and len(r) == 4
+    for m, rep, ratio in r[["method", "repeat", "ratio"]].itertuples(index=False):
+        num = t[(t["method"] == m) & (t["repeat"] == rep)]["sec_per_d_step"].item()
+        den = t[(t["method"] == "base") & (t["repeat"] == rep)]["sec_per_d_step"].item()
+        assert ratio == pytest.approx(num / den)
+
+
+def test_time_d_steps_grayscale_and_bad_override():
+    t = time_d_steps({"a": {"method": "sngan"}}, dataset="mnist", width=2, batch_size=2, iters=1, repeats=1, warmup=0)
+    assert len(t) == 1
+    with pytest.raises(ConfigError, match="pconv_rate"):
+        time_d_steps({"a": {"method": "sngan", "pconv_rate": 0.3}}, width=2, batch_size=2, iters=1, repeats=1)
