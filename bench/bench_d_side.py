@@ -27,16 +27,13 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pgan_core.config import RunConfig  # noqa: E402
-from pgan_core.losses import get_loss  # noqa: E402
-from pgan_core.registry import build_models  # noqa: E402
-from pgan_core.training import MaskedD, d_input_mask  # noqa: E402
+from pgan_core.timing import time_d_steps as _time_d_steps  # noqa: E402
 
 VARIANTS = {  # name -> (registry method, RunConfig overrides)
     "sngan": ("sngan", {}), "pconv": ("sngan-pconv", {}), "nice_noise": ("sngan-nice-noise", {}),
@@ -46,52 +43,12 @@ VARIANTS = {  # name -> (registry method, RunConfig overrides)
 NICE_BETA = 0.1             # beta while timing NICE (at beta = 0 no noise is drawn on CPU)
 
 
-def make_step(method: str, width: int, batch: int):
-    """A closure running one D step of ``method``; returns it and the D."""
-    cfg = RunConfig(method=method, dataset="cifar10").resolved()
-    torch.manual_seed(0)
-    _, D = build_models(method, img_channels=3, width=width)
-    D.train()
-    plugin = getattr(D, "d_plugin", None)
-    if plugin is not None:
-        plugin.beta.fill_(NICE_BETA)
-        plugin.attach(plugin._noise)                       # writes beta into the AN modules
-    mask = d_input_mask(cfg)
-    view = MaskedD(D, mask) if mask is not None else D
-    opt = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=cfg.betas_d)
-    loss = get_loss(cfg.loss)
-    g = torch.Generator().manual_seed(1)
-    real = torch.rand(batch, 3, 32, 32, generator=g) * 2 - 1
-    fake = torch.rand(batch, 3, 32, 32, generator=g) * 2 - 1
-
-    def step() -> None:
-        if plugin is not None:
-            plugin.begin_d_step()
-        ld, terms = loss.d_loss(view, real, fake)
-        if plugin is not None:
-            reg, _ = plugin.d_regularizer()
-            ld = ld if reg is None else ld + reg
-        opt.zero_grad(set_to_none=True)
-        ld.backward()
-        opt.step()
-        if plugin is not None:
-            plugin.after_d_step(terms)
-            plugin.beta.fill_(NICE_BETA)                   # keep the noise on whatever the controller says
-            plugin.attach(plugin._noise)
-
-    return step
-
-
 def time_d_steps(width: int, batch: int, warmup: int, reps: int) -> dict[str, float]:
-    steps = {k: make_step(m, width, batch) for k, (m, _) in VARIANTS.items()}
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for i in range(warmup + reps):
-        for k, step in steps.items():                      # interleaved: every variant sees the same machine state
-            t0 = time.perf_counter()
-            step()
-            if i >= warmup:
-                times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    """Median seconds of one D step per variant (:func:`pgan_core.timing.time_d_steps`, one step per round,
+    NICE held at beta = NICE_BETA)."""
+    t = _time_d_steps({k: {"method": m, **ov} for k, (m, ov) in VARIANTS.items()}, width=width, batch_size=batch,
+                      iters=1, repeats=reps, warmup=warmup, nice_beta=NICE_BETA)
+    return {k: statistics.median(t.loc[t["method"] == k, "sec_per_d_step"]) for k in VARIANTS}
 
 
 def time_full(widths, steps: int, batch: int) -> dict[int, float]:

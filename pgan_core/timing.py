@@ -46,27 +46,13 @@ def time_iterations(methods: Sequence[str], *, img_channels: int = 3, width: int
         lg = loss.g_loss(D, G(z))
         og.zero_grad(set_to_none=True); lg.backward(); og.step()
 
-    rows = []
-    for m, s in setups.items():
-        for _ in range(warmup):
-            one_iter(*s)
-    for r in range(repeats):
-        for m, s in setups.items():                      # interleaved: every method sees the same conditions
-            ts = []
-            for _ in range(iters):
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                one_iter(*s)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                ts.append(time.perf_counter() - t0)
-            rows.append({"method": m, "repeat": r, "sec_per_iter": sorted(ts)[len(ts) // 2]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(_interleaved({m: (lambda s=s: one_iter(*s)) for m, s in setups.items()}, dev,
+                                     warmup=warmup, repeats=repeats, iters=iters, key="sec_per_iter"))
 
 
 def time_d_steps(variants: dict, *, dataset: str = "cifar10", width: int = 16, batch_size: int = 64,
-                 iters: int = 10, repeats: int = 5, warmup: int = 3, seed: int = 0, device: str = "cpu"):
+                 iters: int = 10, repeats: int = 5, warmup: int = 3, seed: int = 0, device: str = "cpu",
+                 nice_beta: float | None = None):
     """Cost of discriminator-side methods: one D step of each variant, interleaved.
 
     ``variants``: label -> RunConfig overrides including ``method`` (e.g. ``{"pconv": {"method": "sngan-pconv",
@@ -74,7 +60,8 @@ def time_d_steps(variants: dict, *, dataset: str = "cifar10", width: int = 16, b
     loading and G's forward: the method's D loss on fixed real and fake batches (D seen through the run's
     DiffAugment and MaskedGAN masks, a D plugin's hooks and regulariser included), backward, Adam step.
     Each of ``repeats`` rounds runs ``iters`` steps of every variant in turn (after ``warmup`` untimed
-    steps each), so all variants see the same machine state. A NICE plugin keeps its initial beta here.
+    steps each), so all variants see the same machine state. A NICE plugin keeps its initial beta here, or
+    ``nice_beta`` if given (held there after every step, so the noise is drawn whatever the controller says).
 
     Returns a DataFrame with columns method (the label), repeat, sec_per_d_step (median of the round).
     """
@@ -95,7 +82,10 @@ def time_d_steps(variants: dict, *, dataset: str = "cifar10", width: int = 16, b
         view = MaskedD(D, mask) if mask is not None else D
         view = AugmentedD(view, cfg.diffaugment) if cfg.diffaugment else view
         opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d, fused=dev.type == "cuda" or None)
-        setups[label] = (view, D, opt_d, get_loss(cfg.loss), getattr(D, "d_plugin", None), cfg.gp_lambda)
+        plugin = getattr(D, "d_plugin", None)
+        if plugin is not None and nice_beta is not None:
+            plugin.set_beta(nice_beta)
+        setups[label] = (view, D, opt_d, get_loss(cfg.loss), plugin, cfg.gp_lambda)
     g = torch.Generator().manual_seed(seed)
     real = (torch.rand(batch_size, c, 32, 32, generator=g) * 2 - 1).to(dev)
     fake = (torch.rand(batch_size, c, 32, 32, generator=g) * 2 - 1).to(dev)
@@ -113,24 +103,33 @@ def time_d_steps(variants: dict, *, dataset: str = "cifar10", width: int = 16, b
         opt.step()
         if plugin is not None:
             plugin.after_d_step(terms)
+            if nice_beta is not None:
+                plugin.set_beta(nice_beta)
 
-    for s in setups.values():
+    return pd.DataFrame(_interleaved({label: (lambda s=s: d_step(*s)) for label, s in setups.items()}, dev,
+                                     warmup=warmup, repeats=repeats, iters=iters, key="sec_per_d_step"))
+
+
+def _interleaved(steps: dict, dev: torch.device, *, warmup: int, repeats: int, iters: int, key: str) -> list[dict]:
+    """Rows {method: label, repeat, key: median seconds of ``iters`` calls} of each ``steps[label]()``, after
+    ``warmup`` untimed calls each; rounds interleave the labels so all see the same machine state."""
+    for step in steps.values():
         for _ in range(warmup):
-            d_step(*s)
+            step()
     rows = []
     for r in range(repeats):
-        for label, s in setups.items():                   # interleaved: every variant sees the same conditions
+        for label, step in steps.items():
             ts = []
             for _ in range(iters):
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
-                d_step(*s)
+                step()
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                 ts.append(time.perf_counter() - t0)
-            rows.append({"method": label, "repeat": r, "sec_per_d_step": sorted(ts)[len(ts) // 2]})
-    return pd.DataFrame(rows)
+            rows.append({"method": label, "repeat": r, key: sorted(ts)[len(ts) // 2]})
+    return rows
 
 
 def cost_ratios(timing, *, baseline: str, metric: str = "sec_per_d_step"):

@@ -222,6 +222,12 @@ class NiceRegularizer(nn.Module):
         for m in self._noise:
             m.set_beta(float(self.beta))
 
+    def set_beta(self, value: float) -> None:
+        """Set beta by hand (timing with the noise on, whatever the controller would say)."""
+        self.beta.fill_(float(value))
+        for m in self._noise:
+            m.set_beta(float(value))
+
     @property
     def collecting(self) -> bool:
         """True inside a D step (between begin_d_step and d_regularizer), in training mode, with gamma > 0."""
