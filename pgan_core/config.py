@@ -334,7 +334,7 @@ PROFILES: dict[str, Profile] = {
         name="paper", seeds=(0, 1, 2),
         # 200 epochs of CIFAR-10 at batch 64 (the Perturbative GAN train scripts: papers.md 1.5)
         # bf16 autocast + torch.compile(mode='reduce-overhead', CUDA graphs): 2.6x (DCGAN) and 3.2x (perturbative G)
-        # the images/s of a plain fp32 loop on an H100 (bench/bench_gpu.py, results/bench/)
+        # the images/s of a plain fp32 loop on an H100 (bench/bench_gpu.py, bench/results/)
         run=dict(steps=156_250, batch_size=64, width=128, eval_every=5000, ckpt_every=5000, log_every=100,
                  eval_protocols=("fid5k_domain", "fid10k_inception"), domain_quality="full",
                  amp=True, compile="reduce-overhead"),
