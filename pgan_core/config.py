@@ -103,9 +103,12 @@ class RunConfig:
 
     # ------------------------------------------------------------ validation
     def __post_init__(self) -> None:
-        from .registry import method_names
+        from .registry import get_method
 
-        check_choice("method", self.method, method_names())
+        if not isinstance(self.method, str):
+            raise bad_param("method", self.method, "a method name (pgan_core.registry.method_names()) or a composed name")
+        spec = get_method(self.method)                                   # unknown names list the known ones
+        self._apply_method_inputs(spec)
         check_choice("dataset", self.dataset, DATASET_NAMES)
         check_range("data_fraction", self.data_fraction, 0.0, 1.0, lo_open=True)
         if self.max_images is not None:
@@ -178,6 +181,18 @@ class RunConfig:
             except ConfigError as e:
                 raise ConfigError(f"parameter 'eval_protocols': {e}") from None
         object.__setattr__(self, "eval_protocols", tuple(self.eval_protocols))
+
+    def _apply_method_inputs(self, spec) -> None:
+        """Composed methods (pgan_core.compose) may fix ``diffaugment`` and ``g_input``: a field left at its
+        default takes the method's value; another value for ``g_input`` contradicts the name."""
+        want = spec.train_defaults
+        if "diffaugment" in want and self.diffaugment == "":
+            object.__setattr__(self, "diffaugment", want["diffaugment"])
+        if "g_input" in want and self.g_input != want["g_input"]:
+            if self.g_input != "gaussian":
+                raise bad_param("g_input", self.g_input, f"'gaussian' (default) or {want['g_input']!r}: method "
+                                                         f"{self.method!r} takes {want['g_input']!r} images as G's input")
+            object.__setattr__(self, "g_input", want["g_input"])
 
     def _check_d_side(self) -> None:
         from .layers.masking import MASK_KINDS

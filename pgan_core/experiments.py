@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from .config import RunConfig, get_profile
 from .errors import ConfigError, bad_param
 from .io import atomic_write_json, runs_root, stable_hash
-from .registry import method_names
+from .registry import get_method
 from .training import RunRecord, train
 
 
@@ -81,6 +81,17 @@ def _check_list(name: str, values: Sequence, allowed: Sequence | None = None, ki
     return list(values)
 
 
+def _check_methods(methods: Any) -> list[str]:
+    """METHODS: registered names or composed names (pgan_core.compose); unknown ones list the known ones."""
+    methods = _check_list("METHODS", methods)
+    for m in methods:
+        try:
+            get_method(m)
+        except ConfigError as e:
+            raise ConfigError(f"METHODS: {e}") from None
+    return methods
+
+
 def base_config(profile: str, **overrides: Any) -> RunConfig:
     """The profile's RunConfig defaults with ``overrides`` (None values are ignored)."""
     prof = get_profile(profile)
@@ -121,7 +132,7 @@ def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = Non
     if variants is not None:
         variants = _check_variants(variants)
     else:
-        variants = {m: {"method": m} for m in _check_list("METHODS", methods, method_names())}
+        variants = {m: {"method": m} for m in _check_methods(methods)}
     datasets = _check_list("DATASETS", datasets, DATASET_NAMES)
     seeds = _check_list("SEEDS", seeds, kind=int)
     if any(s < 0 for s in seeds):

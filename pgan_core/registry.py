@@ -38,12 +38,23 @@ def register(spec: MethodSpec) -> MethodSpec:
     return spec
 
 
+COMPOSED: dict[str, MethodSpec] = {}   # composed names resolved so far (pgan_core.compose), kept apart from METHODS
+
+
 def get_method(name: str) -> MethodSpec:
-    """Look a method up by name; an unknown name lists the known ones."""
+    """Look a method up by name: a registered method, or a composed name such as
+    ``'g-pert+d-nice+da+mask-both+ttur'`` (:mod:`pgan_core.compose`). An unknown name lists the known ones."""
     _ensure_loaded()
-    if name not in METHODS:
-        raise ConfigError(f"parameter 'method': got {name!r}; allowed: one of {', '.join(sorted(METHODS))}")
-    return METHODS[name]
+    if name in METHODS:
+        return METHODS[name]
+    from .compose import compose, is_composed
+
+    if is_composed(name):
+        if name not in COMPOSED:
+            COMPOSED[name] = compose(name)
+        return COMPOSED[name]
+    raise ConfigError(f"parameter 'method': got {name!r}; allowed: one of {', '.join(sorted(METHODS))}, "
+                      "or a composed name such as 'g-pert+d-nice+da+mask-both+ttur' (see pgan_core.compose)")
 
 
 def method_names() -> list[str]:

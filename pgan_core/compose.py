@@ -1,0 +1,187 @@
+"""Composition of methods by name: one generator-side, one discriminator-side, input-side and
+optimiser choices, joined with ``+`` (e.g. ``g-pert+d-nice+da+mask-both+ttur``).
+
+Every paper of this companion changes one part of a GAN: the generator's layers (Perturbative GAN,
+Self-Sparse GAN), the generator's input (Spider GAN), the discriminator (PNN-style perturbation,
+PConv, NICE), what the discriminator sees (DiffAugment, MaskedGAN) or the optimiser (TTUR). A
+composed name picks one choice per part; :func:`pgan_core.registry.get_method` resolves such names
+to a :class:`~pgan_core.registry.MethodSpec` on demand, so a composed name works wherever a method
+name does (``RunConfig.method``, ``run_grid(methods=...)``, snapshots, torchrun workers).
+
+Grammar (tokens in this order; ``[...]`` optional)::
+
+    <g> [+spider-<dataset>] + <d> [+da] [+mask-spatial|mask-spectral|mask-both] [+ns|hinge|wgan-gp] [+ttur]
+
+The training recipe (loss, Adam settings, D steps per G step) follows the discriminator's family,
+as in the paper that introduced it: DCGAN-style D (``d-dcgan``, ``d-pnn``): non-saturating loss,
+Adam 2e-4 (0.5, 0.999), 1 D step (Radford et al. 2016; Kishi et al. 2019); SNGAN ResNet D
+(``d-sn``, ``d-pconv``, ``d-nice``): hinge loss, Adam 2e-4 (0, 0.9), 5 D steps (Miyato et al. 2018);
+``wgan-gp`` switches to WGAN-GP's recipe (Adam 1e-4 (0.5, 0.9), 5 critic steps; Gulrajani et al.
+2017). ``ttur`` sets two time scales, lr_D 4e-4 and lr_G 1e-4 [A: SAGAN/BigGAN's pair; Heusel et
+al. 2017 use other pairs per task, see notebook 06]; without it both learning rates are equal.
+Any of these can still be overridden per run through ``RunConfig``.
+
+Combinations that cannot work raise a ConfigError saying why, e.g. two generator choices, SASTM on
+the perturbative generator (SASTM follows transposed convolutions, which that generator has none
+of), NICE or PConv on a non-ResNet D (they are implemented in the SNGAN ResNet D), or WGAN-GP's
+per-sample gradient penalty with a batch-normalised D.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+SEP = "+"
+DA_POLICY = "color,translation,cutout"          # DiffAugment policy of the data-efficient papers (papers.md 0.5)
+TTUR_LRS = dict(lr_d=4e-4, lr_g=1e-4)           # [A] see the module docstring
+
+
+@dataclass(frozen=True)
+class Part:
+    """One token of a composed name: which builder and keyword arguments it contributes."""
+    token: str
+    role: str                      # 'g', 'input', 'd', 'aug', 'mask', 'loss', 'opt'
+    description: str
+    paper: str = ""
+    builder: str = ""              # model class name in pgan_core.models ('g' and 'd' roles)
+    kwargs: tuple = ()             # builder keyword arguments as (key, value) pairs
+    train: tuple = ()              # RunConfig defaults as (key, value) pairs
+    family: str = ""               # D family ('dcgan' or 'sngan'): the training recipe
+
+
+def _parts() -> dict[str, Part]:
+    from .methods import D_MASK_SEED, DCGAN, MASKEDGAN, NICE, PCONV, PGAN, PNN, SNGAN, SSGAN, WGAN_GP
+    from .layers.nice import GAMMA
+
+    da = "Zhao et al. 2020, arXiv:2006.10738"
+    ttur = "Heusel et al. 2017, arXiv:1706.08500"
+    spider = "Asokan & Seelamantula 2023, arXiv:2305.07490"
+    pert_g = lambda src: (("level", 0.1), ("mask_source", src))            # noqa: E731
+    parts = [
+        Part("g-dcgan", "g", "DCGAN G (transposed convs)", DCGAN, "DCGANGenerator", (("conv", "conv"),)),
+        Part("g-resnet", "g", "SNGAN ResNet G", SNGAN, "ResNetGenerator"),
+        Part("g-pert", "g", "Perturbative G (stored U(-1,1) masks)", PGAN, "PerturbativeGenerator",
+             pert_g("stored_uniform")),
+        Part("g-pert-lcg", "g", "Perturbative G (LCG masks)", PGAN, "PerturbativeGenerator", pert_g("lcg")),
+        Part("g-pert-mt", "g", "Perturbative G (Mersenne-Twister masks)", PGAN, "PerturbativeGenerator",
+             pert_g("seeded_uniform")),
+        Part("g-sastm", "g", "DCGAN G + SASTM", SSGAN, "DCGANGenerator", (("conv", "conv"), ("sastm", "mul"))),
+        Part("d-dcgan", "d", "DCGAN D (BN)", DCGAN, "DCGANDiscriminator", (("conv", "conv"),), family="dcgan"),
+        Part("d-critic", "d", "DCGAN D without normalisation (WGAN-GP critic)", WGAN_GP, "DCGANDiscriminator",
+             (("conv", "conv"), ("norm", "none")), family="dcgan"),
+        Part("d-pnn", "d", "PNN-style perturbation D", PNN, "PerturbativeDiscriminator",
+             (("level", 0.1), ("mask_source", "stored_uniform"), ("mask_seed", D_MASK_SEED)), family="dcgan"),
+        Part("d-sn", "d", "spectral-norm ResNet D", SNGAN, "ResNetDiscriminator", (("conv", "conv"),), family="sngan"),
+        Part("d-pconv", "d", "spectral-norm ResNet D with PConv", PCONV, "ResNetDiscriminator",
+             (("conv", "pconv"), ("pconv_kind", "dropout"), ("pconv_rate", 0.1)), family="sngan"),
+        Part("d-nice", "d", "spectral-norm ResNet D with NICE", NICE, "ResNetDiscriminator",
+             (("conv", "conv"), ("nice", True), ("nice_gamma", GAMMA)), family="sngan"),
+        Part("da", "aug", "DiffAugment", da, train=(("diffaugment", DA_POLICY),)),
+        Part("mask-spatial", "mask", "MaskedGAN spatial masks", MASKEDGAN, train=(("d_mask", "spatial"),)),
+        Part("mask-spectral", "mask", "MaskedGAN spectral masks", MASKEDGAN, train=(("d_mask", "spectral"),)),
+        Part("mask-both", "mask", "MaskedGAN spatial+spectral masks", MASKEDGAN,
+             train=(("d_mask", "spatial,spectral"),)),
+        Part("ns", "loss", "non-saturating loss", train=(("loss", "ns"),)),
+        Part("hinge", "loss", "hinge loss", train=(("loss", "hinge"),)),
+        Part("wgan-gp", "loss", "WGAN-GP", WGAN_GP, train=(("loss", "wgan-gp"),)),
+        Part("ttur", "opt", "TTUR (lr_D 4e-4, lr_G 1e-4)", ttur, train=tuple(TTUR_LRS.items())),
+    ]
+    from .config import DATASET_NAMES
+
+    parts += [Part(f"spider-{d}", "input", f"Spider input: {d} images", spider, train=(("g_input", d),))
+              for d in DATASET_NAMES if d != "synthetic"]
+    return {p.token: p for p in parts}
+
+
+ROLE_ORDER = ("g", "input", "d", "aug", "mask", "loss", "opt")
+ROLE_NAMES = {"g": "generator", "input": "generator input (Spider)", "d": "discriminator", "aug": "DiffAugment",
+              "mask": "MaskedGAN mask", "loss": "loss", "opt": "optimiser"}
+RECIPES = {   # D family -> (loss, RunConfig defaults); see the module docstring
+    "dcgan": ("ns", dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999), n_critic=1)),
+    "sngan": ("hinge", dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), n_critic=5)),
+    "wgan-gp": ("wgan-gp", dict(lr_g=1e-4, lr_d=1e-4, betas_g=(0.5, 0.9), betas_d=(0.5, 0.9), n_critic=5)),
+}
+
+
+def is_composed(name: Any) -> bool:
+    """Whether ``name`` is meant in the composition grammar (``+``-joined, or a lone ``g-``/``d-`` token)."""
+    return isinstance(name, str) and (SEP in name or name.startswith(("g-", "d-")))
+
+
+def grammar() -> str:
+    """One line per part listing its tokens (used in error messages and the README)."""
+    parts = _parts()
+    lines = []
+    for role in ROLE_ORDER:
+        toks = [t for t, p in parts.items() if p.role == role]
+        need = "exactly one" if role in ("g", "d") else ("at most one" if role != "aug" else "optional")
+        lines.append(f"  {ROLE_NAMES[role]} ({need}): {', '.join(toks)}")
+    return "\n".join(lines)
+
+
+def _fail(name: str, why: str) -> ConfigError:
+    return ConfigError(f"parameter 'method': got {name!r}; {why}. Composed names are '+'-joined tokens in this "
+                       f"order:\n{grammar()}\ne.g. 'g-pert+d-nice+da+mask-both+ttur'")
+
+
+def parse(name: str) -> list[Part]:
+    """The parts of a composed name, checked: known tokens, one per role (G and D required), the
+    canonical order, and combinations that can work."""
+    parts = _parts()
+    tokens = name.split(SEP)
+    unknown = [t for t in tokens if t not in parts]
+    if unknown:
+        raise _fail(name, f"unknown token {unknown[0]!r}")
+    chosen = [parts[t] for t in tokens]
+    for role in ROLE_ORDER:
+        n = sum(p.role == role for p in chosen)
+        if n > 1:
+            extra = (" (SASTM follows transposed convolutions; the perturbative generator has none, so "
+                     "'g-sastm' and 'g-pert*' cannot be combined)" if role == "g" and
+                     {"g-sastm"} & set(tokens) and any(t.startswith("g-pert") for t in tokens) else "")
+            raise _fail(name, f"{n} {ROLE_NAMES[role]} choices ({', '.join(p.token for p in chosen if p.role == role)})"
+                              f"; allowed: at most one{extra}")
+    for role in ("g", "d"):
+        if not any(p.role == role for p in chosen):
+            raise _fail(name, f"no {ROLE_NAMES[role]} token")
+    canonical = SEP.join(p.token for p in sorted(chosen, key=lambda p: ROLE_ORDER.index(p.role)))
+    if canonical != name:
+        raise _fail(name, f"tokens out of order; write it as {canonical!r}")
+    d = next(p for p in chosen if p.role == "d")
+    if any(p.token == "wgan-gp" for p in chosen) and d.token in ("d-dcgan", "d-pnn"):
+        raise _fail(name, f"WGAN-GP's gradient penalty is per sample, but {d.token!r} uses BatchNorm, which mixes "
+                          "the samples of a batch; use 'd-critic' (no normalisation) or a spectral-norm D ('d-sn', "
+                          "'d-pconv', 'd-nice')")
+    return chosen
+
+
+def compose(name: str):
+    """The :class:`~pgan_core.registry.MethodSpec` of a composed name (see the module docstring)."""
+    from . import models
+    from .registry import MethodSpec
+
+    chosen = parse(name)
+    by_role = {p.role: p for p in chosen}
+    g, d = by_role["g"], by_role["d"]
+    loss = by_role["loss"].token if "loss" in by_role else None
+    family = "wgan-gp" if loss == "wgan-gp" else d.family
+    default_loss, train = RECIPES[family]
+    train = dict(train)
+    for p in chosen:
+        train.update(dict(p.train))
+    train.pop("loss", None)
+    papers = []
+    for p in chosen:
+        if p.paper and p.paper not in papers:
+            papers.append(p.paper)
+    return MethodSpec(name=name, build_G=getattr(models, g.builder), build_D=getattr(models, d.builder),
+                      g_kwargs=dict(g.kwargs), d_kwargs=dict(d.kwargs), loss=loss or default_loss,
+                      train_defaults=train, description="composed: " + " + ".join(p.description for p in chosen),
+                      paper="; ".join(papers))
+
+
+def tokens() -> dict[str, str]:
+    """token -> role, for the leaderboard and the explorer."""
+    return {t: p.role for t, p in _parts().items()}
