@@ -140,3 +140,28 @@ def lines(df, *, x: str, y: str, hue: str, col: str | None = None, logy: bool = 
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def quality_vs_cost(table, *, x: str, y: str, col: str = "dataset", xlabel: str | None = None, logx: bool = True):
+    """One point per method with its 95% interval (columns ``ci_low``/``ci_high`` of
+    :func:`pgan_core.leaderboard.standings`) against a cost column ``x`` (seconds, parameters), one panel per ``col``."""
+    cols = list(dict.fromkeys(table[col]))
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.8 * len(cols), 3.8), squeeze=False)
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    methods = list(dict.fromkeys(table["method"]))
+    for ax, cv in zip(axes[0], cols):
+        sub = table[table[col] == cv]
+        for _, r in sub.iterrows():
+            c = palette[methods.index(r["method"]) % len(palette)]
+            lo, hi = r["ci_low"], r["ci_high"]
+            err = None if not (np.isfinite(lo) and np.isfinite(hi)) else [[r[y] - lo], [hi - r[y]]]
+            ax.errorbar(r[x], r[y], yerr=err, fmt="o", color=c, ms=5, capsize=3, label=r["method"])
+        ax.set_xlabel(xlabel or x)
+        ax.set_ylabel(y)
+        ax.set_title(str(cv))
+        if logx:
+            ax.set_xscale("log")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
+    fig.tight_layout()
+    return fig

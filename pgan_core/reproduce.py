@@ -6,7 +6,9 @@ Each notebook runs with ``PROFILE=<profile>`` and ``WRITE_RESULTS=True``; its ex
 written to ``results/<notebook>/executed.ipynb`` (atomically, once it has finished). A notebook
 whose ``results/<notebook>/provenance.json`` already records this profile and whose executed
 copy exists is skipped unless ``--force``; training runs inside a notebook resume from their
-checkpoints, so an interrupted reproduction re-run redoes only what is missing. A failing
+checkpoints, so an interrupted reproduction re-run redoes only what is missing. The leaderboard
+notebook runs last (it reads the others' results). Kernels run with ``PGAN_HEADLESS=1``, so
+notebooks show static figures instead of interactive widgets. A failing
 notebook does not stop the others; the summary names it with its error and the exit code is 1.
 """
 from __future__ import annotations
@@ -26,8 +28,13 @@ from .io import REPO_ROOT
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 
+LAST = ("00_leaderboard",)   # reads every other notebook's results, so it runs after them
+
+
 def available_notebooks() -> list[str]:
-    return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    """Notebook names in run order: the paper notebooks sorted, then the leaderboard."""
+    names = sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    return [n for n in names if n not in LAST] + [n for n in names if n in LAST]
 
 
 def select(names: list[str] | None) -> list[str]:
@@ -56,6 +63,7 @@ def is_complete(nb: str, profile: str, results_root: Path) -> bool:
 def run_one(nb: str, profile: str, results_root: Path, *, timeout: int | None, extra: dict | None = None) -> float:
     import papermill as pm
 
+    os.environ["PGAN_HEADLESS"] = "1"          # the kernel inherits it: no interactive widgets (pgan_core.widgets)
     out_dir = results_root / nb
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -6,6 +6,9 @@ import os
 import pytest
 import torch
 
+# nbval's kernels inherit the environment: notebooks run headless (static figures, no interactive widgets)
+os.environ.setdefault("PGAN_HEADLESS", "1")
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_dirs(tmp_path_factory):
