@@ -72,7 +72,8 @@ def collect_claims(results_root: str | Path | None = None, notebooks: Sequence[s
 
     claims: the rows of each ``claims.csv`` with ``notebook``, ``profile``, ``commit``, ``date_utc`` and
     ``figure`` (path relative to the repository root, or '' when no figure matches) added.
-    status: one row per notebook: results present or not, profile, commit, date, wall time, verdict counts.
+    status: one row per notebook: results present or not, profile, commit, date, the wall minutes of the last
+    execution (a re-execution from finished runs is short: see each notebook's runs.csv for training time), verdicts.
     """
     import pandas as pd
 
@@ -95,7 +96,7 @@ def collect_claims(results_root: str | Path | None = None, notebooks: Sequence[s
             rows.append({**meta, **rec, "figure": f"{root.name}/{nb}/figures/{fig}.png" if fig else "",
                          "executed": f"{root.name}/{nb}/executed.ipynb"})
         counts = df["verdict"].value_counts().to_dict() if "verdict" in df else {}
-        status.append({**meta, "results": "present", "wall_minutes": round(prov.get("wall_seconds", math.nan) / 60, 1),
+        status.append({**meta, "results": "present", "last_execution_minutes": round(prov.get("wall_seconds", math.nan) / 60, 1),
                        "claims": len(df), **{v: int(counts.get(v, 0)) for v in VERDICTS},
                        **{k: int(n) for k, n in counts.items() if k not in VERDICTS}})
     return pd.DataFrame(rows), pd.DataFrame(status)

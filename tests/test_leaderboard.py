@@ -48,7 +48,7 @@ def test_collect_claims_keeps_verdicts_links_figures_and_lists_missing(tmp_path)
     assert set(claims["profile"]) == {"cpu"} and set(claims["commit"]) == {"abcdef1234"}
     st = status.set_index("notebook")
     assert st.loc["01_a", "results"] == "present" and st.loc["01_a", "reproduced"] == 1
-    assert st.loc["01_a", "wall_minutes"] == 2.0
+    assert st.loc["01_a", "last_execution_minutes"] == 2.0
     assert "none yet" in st.loc["02_b", "results"] and "--notebooks 02" in st.loc["02_b", "results"]
 
 
