@@ -160,7 +160,8 @@ def quality_vs_cost(table, *, x: str, y: str, col: str = "dataset", xlabel: str 
         ax.set_xlabel(xlabel or x)
         ax.set_ylabel(y)
         ax.set_title(str(cv))
-        if logx:
+        xs = sub[x].astype(float)
+        if logx and xs.min() > 0 and xs.max() / xs.min() > 10:                # log only when it spans a decade
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())   # no overlapping minor labels
     handles, labels = axes[0][0].get_legend_handles_labels()
