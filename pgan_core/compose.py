@@ -28,6 +28,7 @@ per-sample gradient penalty with a batch-normalised D.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,9 @@ class Part:
     family: str = ""               # D family ('dcgan' or 'sngan'): the training recipe
 
 
+@functools.cache
 def _parts() -> dict[str, Part]:
+    """token -> Part (built once; treat as read-only)."""
     from .methods import D_MASK_SEED, DCGAN, MASKEDGAN, NICE, PCONV, PGAN, PNN, SNGAN, SSGAN, WGAN_GP
     from .layers.nice import GAMMA
 

@@ -219,14 +219,17 @@ class NiceRegularizer(nn.Module):
     def attach(self, noise_modules) -> None:
         """The AN modules whose beta this controller sets (plain references, not submodules)."""
         self._noise = tuple(noise_modules)
-        for m in self._noise:
-            m.set_beta(float(self.beta))
+        self._push_beta()
 
     def set_beta(self, value: float) -> None:
         """Set beta by hand (timing with the noise on, whatever the controller would say)."""
         self.beta.fill_(float(value))
+        self._push_beta()
+
+    def _push_beta(self) -> None:
+        """Write the shared beta into every attached AN module."""
         for m in self._noise:
-            m.set_beta(float(value))
+            m.set_beta(float(self.beta))
 
     @property
     def collecting(self) -> bool:
@@ -258,14 +261,12 @@ class NiceRegularizer(nn.Module):
         self.beta.fill_(c.beta)
         self.r.fill_(c.r)
         self.n_updates.fill_(c.n_updates)
-        for m in self._noise:
-            m.set_beta(c.beta)
+        self._push_beta()
         return {"beta": c.beta, "r_t": c.r}
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
-        for m in self._noise:                                             # AN modules follow the restored beta
-            m.set_beta(float(self.beta))
+        self._push_beta()                                                 # AN modules follow the restored beta
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, beta={float(self.beta):.4g}, controller={self.controller!r}"
