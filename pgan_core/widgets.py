@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 
 from .errors import ConfigError, bad_param, check_choice, check_positive
-from .layers.perturbation import MASK_BUFFER, MASK_SOURCES, PerturbationLayer, make_mask
+from .layers.perturbation import MASK_SOURCES, PerturbationLayer
 
 Generators = dict[str, tuple[nn.Module, dict]]   # label -> (G in eval mode, run config dict)
 HEADLESS_ENV = "PGAN_HEADLESS"
@@ -103,10 +103,7 @@ def with_perturbation(G: nn.Module, *, level: float | None = None, mask_source: 
         if level is not None:
             layer.level = float(level)
         if mask_source is not None:
-            old = layer.mask                                                   # (C*m, H, W)
-            mask = make_mask(mask_source, layer.seed, tuple(old.shape)).to(dtype=old.dtype, device=old.device)
-            layer.register_buffer(MASK_BUFFER, mask, persistent=(mask_source == "stored_uniform"))
-            layer.mask_source = mask_source
+            layer.set_mask_source(mask_source)                                 # same seed, shape, dtype, device
     return G2
 
 

@@ -21,8 +21,20 @@ for one block (k = 1..B), the block starts x_b = s_{bB} with the jump map (A_B, 
 way, and then every state at once as s_{bB+j} = A_j * x_b + C_j. All products are of two values
 < 2^32, so they fit in uint64, and each is reduced mod 2^32 before the next operation. n = 10^6
 takes about 10 ms.
+
+In-forward regeneration (:func:`lcg_uniform_torch`, used by the perturbation layer's ``'lcg_forward'``
+masks): the same values from torch int64 ops on any device, so a mask can be rebuilt from its seed in
+every forward pass instead of being held. The blocks are those above, with the block maps and the block
+starts as Python integers (nothing is read back from the device). torch has no uint64, and a product of
+two values < 2^32 overflows int64, so products are split at 16 bits:
+a b mod 2^32 = (a_lo b + ((a_hi b) mod 2^16) 2^16) mod 2^32 with a = a_hi 2^16 + a_lo, whose terms stay
+below 2^48. Working memory while one mask is built: a few int64 words per element of that mask (the
+states, the split products, the float64 quotient), freed when it is done; the (A_j, C_j) of one block
+(2 x 1024 integers) are cached per process, as a hardware generator holds its constants.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -86,3 +98,49 @@ def lcg_uniform(seed: int, n: int) -> torch.Tensor:
     s = lcg_states(seed, n)
     u = s.astype(np.float64) / float(LCG_M - 1)                       # exact-ish float64, rounded once to float32
     return torch.from_numpy(u.astype(np.float32))
+
+
+
+_M32 = 0xFFFFFFFF     # x & _M32 == x mod 2^32 for int64 x >= 0
+TORCH_BLOCK = 1024    # states per block of lcg_uniform_torch
+
+
+@functools.lru_cache(maxsize=8)
+def _block_maps(B: int) -> tuple[list[int], list[int], int, int]:
+    """(A_j, C_j) for j = 1..B and the jump map (A_B, C_B), as Python integers (seed-independent constants)."""
+    A, C, a, c = [], [], 1, 0
+    for _ in range(B):
+        a, c = (LCG_A * a) % LCG_M, (LCG_A * c + LCG_C) % LCG_M      # one more step of x -> 65539 x + 1
+        A.append(a), C.append(c)
+    return A, C, a, c
+
+
+def _mulmod32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a * b mod 2^32 for int64 tensors with values in [0, 2^32), without int64 overflow (broadcasting)."""
+    lo = (a & 0xFFFF) * b                                             # a_lo b < 2^48
+    hi = (((a >> 16) * b) & 0xFFFF) << 16                             # ((a_hi b) mod 2^16) 2^16 < 2^32
+    return (lo + hi) & _M32
+
+
+def lcg_uniform_torch(seed: int, n: int, *, device: torch.device | str | None = None) -> torch.Tensor:
+    """The values of :func:`lcg_uniform` (float32, length n, bit-identical), computed with torch ops on ``device``.
+
+    Same block jump-ahead as :func:`lcg_states`: the maps of one block (k = 1..B) are constants, the block
+    starts x_b = s_{bB} follow from the seed by the jump map (Python integers, one per block), and every state
+    is s_{bB+j} = A_j x_b + C_j, one broadcast over a (blocks, B) grid.
+    """
+    _check(seed, n)
+    n = int(n)
+    if n == 0:
+        return torch.empty(0, dtype=torch.float32, device=device)
+    B = min(TORCH_BLOCK, n)
+    A, C, a_B, c_B = _block_maps(B)
+    starts, x = [], int(seed) % LCG_M
+    for _ in range(-(-n // B)):                                       # x_b = s_{bB}, b = 0 .. blocks-1
+        starts.append(x)
+        x = (a_B * x + c_B) % LCG_M
+    x_b = torch.tensor(starts, dtype=torch.int64, device=device).view(-1, 1)          # (blocks, 1)
+    A_j = torch.tensor(A, dtype=torch.int64, device=device).view(1, B)                # (1, B)
+    C_j = torch.tensor(C, dtype=torch.int64, device=device).view(1, B)
+    s = ((_mulmod32(x_b, A_j) + C_j) & _M32).view(-1)[:n]            # s_{bB+j} = A_j x_b + C_j: (n,)
+    return (s.to(torch.float64) / float(LCG_M - 1)).to(torch.float32)  # u, rounded once to float32

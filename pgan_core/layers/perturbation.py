@@ -28,6 +28,12 @@ layer never touches the global RNG and gives the same masks in every process:
   * ``'seeded_normal'``: N(0, 1) from the same generator, non-persistent (``MTSNDNoiseLayer2D``).
   * ``'lcg'``: u_k from :func:`pgan_core.layers.lcg.lcg_uniform` in raster order (c, h, w),
     non-persistent (``LCGNoiseLayer2D``; the "algorithmic generation" claim).
+  * ``'lcg_forward'``: the same LCG values, regenerated from the seed inside every forward pass by
+    :func:`pgan_core.layers.lcg.lcg_uniform_torch` on the input's device, and held nowhere (no buffer,
+    nothing in the state_dict, nothing in memory between passes): the paper's "algorithmic mask
+    generation" as it would run on hardware, so its memory saving and its time cost can be measured
+    (:func:`pgan_core.params.mask_memory`, ``bench/bench_mask_regen.py``). ``layer.mask`` builds it on
+    each access, bit-identical to ``'lcg'``.
 
 ``level = 0`` is the noise-off control (PNN critique, papers.md 1.7): the masks are still built,
 so the network, its parameters and its state_dict are otherwise identical; y is then exactly
@@ -40,9 +46,12 @@ Deviations from the papers and their code:
       +N -> ReLU -> BN -> 1x1 conv.
   (c) ``'seeded_uniform'`` and ``'lcg'`` masks lie in [0, 1) / [0, 1] (non-zero mean 0.5), as in the
       code, not U(-1, 1) as in the PNN paper; ``'stored_uniform'`` is U(-1, 1).
-  (d) The Obake MT variants regenerate the mask on every forward pass from the same seed; we
-      generate it once at construction (identical values, no per-step cost). Masks are not
-      trainable (PNN's ``train_masks`` ablation is not offered).
+  (d) The Obake MT variants regenerate the mask on every forward pass from the same seed (with
+      ``torch.manual_seed`` inside forward, which also resets the global RNG); we generate MT and
+      ``'lcg'`` masks once at construction (identical values, no per-step cost, global RNG untouched)
+      and regenerate only ``'lcg_forward'`` masks per pass (the authors' ``LCGNoiseLayer2D``, which
+      loops over elements in Python, does so too). Masks are not trainable (PNN's ``train_masks``
+      ablation is not offered).
   (e) The 1x1 convolution is dense over all C*m perturbed channels (never grouped), so its weight
       count is C*m*out_channels; the bias is kept even when BN follows, so the trainable count is
       C*m*C_out + C_out (+ 2*C_out for BN) as papers.md 1.4 counts it.
@@ -58,9 +67,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError, bad_param, check_choice, check_positive
-from .lcg import lcg_uniform
+from .lcg import lcg_uniform, lcg_uniform_torch
 
-MASK_SOURCES = ("stored_uniform", "seeded_uniform", "seeded_normal", "lcg")
+MASK_SOURCES = ("stored_uniform", "seeded_uniform", "seeded_normal", "lcg", "lcg_forward")
+IN_FORWARD_SOURCES = ("lcg_forward",)  # regenerated inside forward: no buffer
 ACTIVATIONS = ("relu", "lrelu", "identity")
 LRELU_SLOPE = 0.2
 MASK_BUFFER = "noise"  # name of the mask buffer (used by pgan_core.params.count_params)
@@ -88,7 +98,7 @@ def conv1x1(p: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) ->
 def make_mask(mask_source: str, seed: int, shape: tuple[int, int, int]) -> torch.Tensor:
     """The unscaled float32 mask N of ``shape`` = (C*m, H, W) for ``mask_source`` and ``seed``."""
     check_choice("mask_source", mask_source, MASK_SOURCES)
-    if mask_source == "lcg":
+    if mask_source in ("lcg", "lcg_forward"):
         n = shape[0] * shape[1] * shape[2]
         return lcg_uniform(seed, n).view(shape)                        # u_k, raster order (c, h, w)
     gen = torch.Generator(device="cpu").manual_seed(seed)             # private Mersenne Twister
@@ -135,16 +145,42 @@ class PerturbationLayer(nn.Module):
         self.mask_source = mask_source
         self.seed = seed
         self.act = act
-        H, W = self.spatial
-        mask = make_mask(mask_source, seed, (in_channels * fan_out, H, W))   # N: (C*m, H, W)
-        self.register_buffer(MASK_BUFFER, mask, persistent=(mask_source == "stored_uniform"))
+        self._set_mask_buffer(mask_source)
         self.conv = nn.Conv2d(in_channels * fan_out, out_channels, kernel_size=1, bias=bias)  # W, b
         self.bn = nn.BatchNorm2d(out_channels) if bn else None
 
     @property
+    def mask_shape(self) -> tuple[int, int, int]:
+        """(C * fan_out, H, W)."""
+        return (self.in_channels * self.fan_out, *self.spatial)
+
+    @property
     def mask(self) -> torch.Tensor:
-        """The unscaled mask N, shape (C * fan_out, H, W); the layer adds ``level * mask``."""
+        """The unscaled mask N, shape (C * fan_out, H, W); the layer adds ``level * mask``. For an
+        in-forward source it is regenerated from the seed on every access (the layer's device and dtype)."""
+        if self.mask_source in IN_FORWARD_SOURCES:
+            w = self.conv.weight
+            n = self.in_channels * self.fan_out * self.spatial[0] * self.spatial[1]
+            return lcg_uniform_torch(self.seed, n, device=w.device).view(self.mask_shape).to(w.dtype)
         return getattr(self, MASK_BUFFER)
+
+    def _set_mask_buffer(self, mask_source: str, like: torch.Tensor | None = None) -> None:
+        """Build the mask buffer of ``mask_source`` (persistent only when stored), or none for an in-forward source."""
+        if MASK_BUFFER in self._buffers:
+            del self._buffers[MASK_BUFFER]
+            self._non_persistent_buffers_set.discard(MASK_BUFFER)
+        self.mask_source = mask_source
+        if mask_source in IN_FORWARD_SOURCES:
+            return
+        mask = make_mask(mask_source, self.seed, self.mask_shape)             # N: (C*m, H, W)
+        if like is not None:
+            mask = mask.to(dtype=like.dtype, device=like.device)
+        self.register_buffer(MASK_BUFFER, mask, persistent=(mask_source == "stored_uniform"))
+
+    def set_mask_source(self, mask_source: str) -> None:
+        """Switch to masks of ``mask_source`` from the same seed (shape, device and dtype kept)."""
+        check_choice("mask_source", mask_source, MASK_SOURCES)
+        self._set_mask_buffer(mask_source, like=self.conv.weight)
 
     def perturb(self, x: torch.Tensor) -> torch.Tensor:
         """P = act(x + level * N): (B, C, H, W) -> (B, C * fan_out, H, W)."""

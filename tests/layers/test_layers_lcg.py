@@ -69,3 +69,26 @@ def _timed(fn) -> float:
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ConfigError, match=f"'{name}'"):
         lcg_states(**kwargs)
+
+
+# ---------------------------------------------------------------- in-forward generator (torch ops)
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 123456789, 2 ** 32 - 1, 2 ** 40 + 3])
+@pytest.mark.parametrize("n", [0, 1, 2, 1023, 1024, 1025, 2049, 40000])
+def test_torch_generator_is_bit_identical_to_numpy(seed, n):
+    from pgan_core.layers.lcg import lcg_uniform_torch
+
+    u = lcg_uniform_torch(seed, n)
+    assert u.dtype == torch.float32 and u.shape == (n,)
+    assert torch.equal(u, lcg_uniform(seed, n))
+
+
+def test_torch_generator_matches_the_loop_and_refuses_bad_input():
+    from pgan_core.layers.lcg import lcg_uniform_torch
+
+    ref = np.array(loop_states(11, 3000), dtype=np.float64) / (2 ** 32 - 1)
+    assert np.array_equal(lcg_uniform_torch(11, 3000).numpy(), ref.astype(np.float32))
+    with pytest.raises(ConfigError, match="'n'"):
+        lcg_uniform_torch(0, -1)
+    with pytest.raises(ConfigError, match="'seed'"):
+        lcg_uniform_torch(1.5, 3)

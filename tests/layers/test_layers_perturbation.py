@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from pgan_core.errors import ConfigError
 from pgan_core.layers.lcg import lcg_uniform
-from pgan_core.layers.perturbation import MASK_SOURCES, PerturbationLayer, conv1x1, make_mask
+from pgan_core.layers.perturbation import MASK_BUFFER as MASK_BUFFER_NAME, MASK_SOURCES, PerturbationLayer, conv1x1, make_mask
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -203,3 +203,39 @@ def test_unknown_mask_source_lists_allowed():
         PerturbationLayer(2, 3, (4, 4), mask_source="mt")
     for src in MASK_SOURCES:
         assert src in str(info.value)
+
+
+# ---------------------------------------------------------------- masks regenerated inside forward
+
+def test_lcg_forward_holds_no_buffer_and_regenerates_every_pass(monkeypatch):
+    import pgan_core.layers.perturbation as pert
+
+    fwd = PerturbationLayer(3, 4, (5, 5), fan_out=2, level=0.3, mask_source="lcg_forward", seed=8)
+    ref = PerturbationLayer(3, 4, (5, 5), fan_out=2, level=0.3, mask_source="lcg", seed=8)
+    assert MASK_BUFFER_NAME not in dict(fwd.named_buffers()) and MASK_BUFFER_NAME not in fwd.state_dict()
+    fwd.load_state_dict(ref.state_dict())
+    assert torch.equal(fwd.mask, ref.mask) and fwd.mask.shape == (6, 5, 5)
+    calls = []
+    real = pert.lcg_uniform_torch
+    monkeypatch.setattr(pert, "lcg_uniform_torch", lambda *a, **k: calls.append(a) or real(*a, **k))
+    x = torch.randn(2, 3, 5, 5)
+    ref.eval(), fwd.eval()
+    torch.testing.assert_close(fwd(x), ref(x), rtol=0, atol=0)
+    fwd(x)
+    assert len(calls) == 2                                  # one regeneration per forward pass
+    ref(x)
+    assert len(calls) == 2                                  # the 'lcg' layer reads its buffer
+
+
+def test_set_mask_source_switches_buffers():
+    layer = PerturbationLayer(2, 3, (4, 4), mask_source="stored_uniform", seed=3)
+    stored = layer.mask.clone()
+    layer.set_mask_source("lcg_forward")
+    assert "noise" not in layer.state_dict() and "noise" not in dict(layer.named_buffers())
+    assert torch.equal(layer.mask, make_mask("lcg", 3, (2, 4, 4)))
+    layer.set_mask_source("stored_uniform")
+    assert torch.equal(layer.state_dict()["noise"], stored)
+    layer.double().set_mask_source("seeded_normal")
+    assert layer.mask.dtype == torch.float64 and "noise" not in layer.state_dict()
+    with pytest.raises(ConfigError, match="'mask_source'.*lcg_forward"):
+        layer.set_mask_source("lcg_fwd")
