@@ -55,7 +55,7 @@ class Part:
 @functools.cache
 def _parts() -> dict[str, Part]:
     """token -> Part (built once; treat as read-only)."""
-    from .methods import D_MASK_SEED, DCGAN, MASKEDGAN, NICE, PCONV, PGAN, PNN, SNGAN, SSGAN, WGAN_GP
+    from .methods import DCGAN, MASKEDGAN, NICE, PCONV, PGAN, PNN, SNGAN, SSGAN, WGAN_GP
     from .layers.nice import GAMMA
 
     da = "Zhao et al. 2020, arXiv:2006.10738"
@@ -65,17 +65,18 @@ def _parts() -> dict[str, Part]:
     parts = [
         Part("g-dcgan", "g", "DCGAN G (transposed convs)", DCGAN, "DCGANGenerator", (("conv", "conv"),)),
         Part("g-resnet", "g", "SNGAN ResNet G", SNGAN, "ResNetGenerator"),
-        Part("g-pert", "g", "Perturbative G (stored U(-1,1) masks)", PGAN, "PerturbativeGenerator",
+        Part("g-pert", "g", "the authors' Perturbative G (stored U(-1,1) masks)", PGAN, "PerturbativeGenerator",
              pert_g("stored_uniform")),
-        Part("g-pert-lcg", "g", "Perturbative G (LCG masks)", PGAN, "PerturbativeGenerator", pert_g("lcg")),
-        Part("g-pert-mt", "g", "Perturbative G (Mersenne-Twister masks)", PGAN, "PerturbativeGenerator",
+        Part("g-pert-lcg", "g", "the authors' Perturbative G (LCG masks)", PGAN, "PerturbativeGenerator",
+             pert_g("lcg")),
+        Part("g-pert-mt", "g", "the authors' Perturbative G (Mersenne-Twister masks)", PGAN, "PerturbativeGenerator",
              pert_g("seeded_uniform")),
         Part("g-sastm", "g", "DCGAN G + SASTM", SSGAN, "DCGANGenerator", (("conv", "conv"), ("sastm", "mul"))),
         Part("d-dcgan", "d", "DCGAN D (BN)", DCGAN, "DCGANDiscriminator", (("conv", "conv"),), family="dcgan"),
         Part("d-critic", "d", "DCGAN D without normalisation (WGAN-GP critic)", WGAN_GP, "DCGANDiscriminator",
              (("conv", "conv"), ("norm", "none")), family="dcgan"),
-        Part("d-pnn", "d", "PNN-style perturbation D", PNN, "PerturbativeDiscriminator",
-             (("level", 0.1), ("mask_source", "stored_uniform"), ("mask_seed", D_MASK_SEED)), family="dcgan"),
+        Part("d-pnn", "d", "the authors' PNN-style perturbation D", PNN, "PerturbativeDiscriminator",
+             (("level", 0.1), ("mask_source", "stored_uniform")), family="dcgan"),
         Part("d-sn", "d", "spectral-norm ResNet D", SNGAN, "ResNetDiscriminator", (("conv", "conv"),), family="sngan"),
         Part("d-pconv", "d", "spectral-norm ResNet D with PConv", PCONV, "ResNetDiscriminator",
              (("conv", "pconv"), ("pconv_kind", "dropout"), ("pconv_rate", 0.1)), family="sngan"),

@@ -120,6 +120,9 @@ class RunConfig:
         check_positive("z_dim", self.z_dim, integer=True)
         if self.noise_level is not None:
             check_positive("noise_level", self.noise_level, allow_zero=True)
+        from .registry import builder_overrides
+
+        builder_overrides(self.method, mask_seed=self.mask_seed, noise_level=self.noise_level)  # refuses unowned ones
         if self.loss is not None:
             check_choice("loss", self.loss, LOSS_NAMES)
         for name in ("lr_g", "lr_d"):

@@ -3,15 +3,19 @@ arXiv:1902.01514), the WGAN-GP / Self-Sparse GAN family (Qian et al. 2021, arXiv
 SNGAN ResNet backbone of the discriminator-side papers (PConv, NICE, MaskedGAN).
 
 Imported lazily by :mod:`pgan_core.registry`; importing it registers every method below once.
-The Perturbative GAN methods use the non-saturating loss and that paper's train scripts' Adam
-settings (lr 2e-4, betas (0.5, 0.999) for G and D; papers.md 1.5). The WGAN-GP methods carry
+The Perturbative GAN methods use the DCGAN baseline's non-saturating loss [A] (the authors' ``main.py``
+trains with WGAN-GP: :mod:`pgan_core.models.perturbative`, deviation (f)) and that paper's train scripts'
+Adam settings (lr 2e-4, betas (0.5, 0.999) for G and D; papers.md 1.5). The WGAN-GP methods carry
 their own defaults (see the section below). TTUR and Spider GAN are not methods of their own:
 they change the optimiser (lr_d, lr_g) and the generator input (g_input) of a method, by config.
 
 Width semantics: both generators run 8w -> 4w -> 2w -> w (like for like at the same width; the
-paper's w = 128 gives 1024 at 4x4); the DCGAN D and the PNN-style D end at 4w.
-Discriminator masks use ``mask_seed = D_MASK_SEED`` so they never repeat the generator's masks
-(both would otherwise start from seed 0).
+paper's w = 128 gives 1024 at 4x4); the DCGAN D and the Perturbative (PNN-style) D end at 4w.
+The Perturbative GAN G and D are the authors' (:mod:`pgan_core.models.perturbative`); the controls
+of every claim are the noise-off models (level 0) and the architecture controls (``-conv``: the same
+topology with 3x3 convolutions in place of the perturbation layers).
+Discriminator masks start at ``D_MASK_SEED`` above the generator's (:func:`pgan_core.registry.builder_overrides`),
+so they never repeat the generator's masks.
 """
 from __future__ import annotations
 
@@ -19,12 +23,11 @@ from typing import Any
 
 from .models.dcgan import DCGANDiscriminator, DCGANGenerator
 from .models.perturbative import PerturbativeDiscriminator, PerturbativeGenerator
-from .registry import MethodSpec, register
+from .registry import D_MASK_SEED, MethodSpec, register  # noqa: F401  (D_MASK_SEED re-exported)
 
 PGAN = "Kishi et al. 2019, arXiv:1902.01514"
 PNN = "Juefei-Xu et al. CVPR 2018, arXiv:1806.01817"
 DCGAN = "Radford et al. 2016, arXiv:1511.06434"
-D_MASK_SEED = 1000
 TRAIN_DEFAULTS: dict[str, Any] = dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999))
 
 
@@ -34,33 +37,35 @@ def _register(name: str, build_G: Any, build_D: Any, g_kwargs: dict, d_kwargs: d
                         loss="ns", train_defaults=dict(TRAIN_DEFAULTS), description=description, paper=paper))
 
 
-_PERT_D = dict(conv="perturb", mask_seed=D_MASK_SEED)
+def _pert(level: float, mask_source: str = "stored_uniform") -> dict[str, Any]:
+    return dict(level=level, mask_source=mask_source)
 
-_register("dcgan", DCGANGenerator, DCGANDiscriminator, dict(conv="conv"), dict(conv="conv"), DCGAN,
+
+_CONV = dict(layer="conv3x3")   # the architecture control of the perturbative G or D
+_DCGAN_D = dict(conv="conv")
+
+_register("dcgan", DCGANGenerator, DCGANDiscriminator, dict(conv="conv"), dict(_DCGAN_D), DCGAN,
           "DCGAN baseline: transposed-conv G (8w at 4x4) + conv D (ends at 4w)")
-_register("dcgan-pert-g", DCGANGenerator, DCGANDiscriminator, dict(conv="perturb"), dict(conv="conv"), PGAN,
+_register("dcgan-pert-g", DCGANGenerator, DCGANDiscriminator, dict(conv="perturb"), dict(_DCGAN_D), PGAN,
           "DCGAN G with upsample + perturbation layers (same widths/depth) + conv D")
-_register("dcgan-pert-gd", DCGANGenerator, DCGANDiscriminator, dict(conv="perturb"), dict(_PERT_D), PGAN,
+_register("dcgan-pert-gd", DCGANGenerator, DCGANDiscriminator, dict(conv="perturb"), dict(conv="perturb"), PGAN,
           "DCGAN G and D with perturbation layers (D keeps a real first conv)")
-_register("pgan-g", PerturbativeGenerator, DCGANDiscriminator,
-          dict(level=0.1, mask_source="stored_uniform"), dict(conv="conv"), PGAN,
-          "perturbation in G only: Perturbative G (8w at 4x4, stored U(-1,1) masks, level 0.1) + DCGAN D")
-_register("pgan-gd", PerturbativeGenerator, PerturbativeDiscriminator,
-          dict(level=0.1, mask_source="stored_uniform"),
-          dict(level=0.1, mask_source="stored_uniform", mask_seed=D_MASK_SEED), PGAN + "; " + PNN,
-          "perturbation in G and D: Perturbative G + PNN-style residual D (ends at 4w)")
-_register("pgan-g-nonoise", PerturbativeGenerator, DCGANDiscriminator,
-          dict(level=0.0, mask_source="stored_uniform"), dict(conv="conv"), PGAN,
-          "control: pgan-g with noise level 0 (1x1 convs + bilinear upsampling only)")
-_register("pgan-gd-nonoise", PerturbativeGenerator, PerturbativeDiscriminator,
-          dict(level=0.0, mask_source="stored_uniform"),
-          dict(level=0.0, mask_source="stored_uniform", mask_seed=D_MASK_SEED), PGAN,
-          "control: pgan-gd with noise level 0 in G and D")
-_register("pgan-g-lcg", PerturbativeGenerator, DCGANDiscriminator,
-          dict(level=0.1, mask_source="lcg"), dict(conv="conv"), PGAN,
+_register("pgan-g", PerturbativeGenerator, DCGANDiscriminator, _pert(0.1), dict(_DCGAN_D), PGAN,
+          "perturbation in G only: the authors' Perturbative G (8w at 4x4, stored U(-1,1) masks, level 0.1) + DCGAN D")
+_register("pgan-gd", PerturbativeGenerator, PerturbativeDiscriminator, _pert(0.1), _pert(0.1), PGAN + "; " + PNN,
+          "perturbation in G and D: the authors' Perturbative G + their PNN-style residual D (ends at 4w)")
+_register("pgan-g-nonoise", PerturbativeGenerator, DCGANDiscriminator, _pert(0.0), dict(_DCGAN_D), PGAN,
+          "control (noise off): pgan-g with noise level 0 (1x1 convs + bilinear upsampling only)")
+_register("pgan-gd-nonoise", PerturbativeGenerator, PerturbativeDiscriminator, _pert(0.0), _pert(0.0), PGAN,
+          "control (noise off): pgan-gd with noise level 0 in G and D")
+_register("pgan-g-conv", PerturbativeGenerator, DCGANDiscriminator, dict(_CONV), dict(_DCGAN_D), PGAN,
+          "control (architecture): pgan-g's topology with a 3x3 conv (same widths, ReLU, BN) in place of every "
+          "perturbation layer + DCGAN D")
+_register("pgan-gd-conv", PerturbativeGenerator, PerturbativeDiscriminator, dict(_CONV), dict(_CONV), PGAN,
+          "control (architecture): pgan-gd's G and D topologies with a 3x3 conv in place of every perturbation layer")
+_register("pgan-g-lcg", PerturbativeGenerator, DCGANDiscriminator, _pert(0.1, "lcg"), dict(_DCGAN_D), PGAN,
           "pgan-g with algorithmic LCG masks (U[0,1], regenerated from seeds, not stored)")
-_register("pgan-g-mt", PerturbativeGenerator, DCGANDiscriminator,
-          dict(level=0.1, mask_source="seeded_uniform"), dict(conv="conv"), PGAN,
+_register("pgan-g-mt", PerturbativeGenerator, DCGANDiscriminator, _pert(0.1, "seeded_uniform"), dict(_DCGAN_D), PGAN,
           "pgan-g with seeded Mersenne-Twister U[0,1) masks (regenerated, not stored)")
 
 

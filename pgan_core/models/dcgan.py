@@ -116,6 +116,11 @@ def pert_options(conv: str, pert_kwargs: dict[str, Any], allowed: tuple[str, ...
     return opts
 
 
+def has_perturbation(kwargs: dict[str, Any]) -> bool:
+    """Whether builder keyword arguments ``kwargs`` give perturbation layers (then level and mask_seed apply)."""
+    return kwargs.get("conv", "conv") == "perturb"
+
+
 def sastm_options(conv: str, sastm: str | None, sastm_reduction: int) -> None:
     """Check the SASTM arguments: a recombination rule or None, conv='conv' only."""
     check_positive("sastm_reduction", sastm_reduction, integer=True)
@@ -132,6 +137,8 @@ def sastm_options(conv: str, sastm: str | None, sastm_reduction: int) -> None:
 
 class DCGANGenerator(nn.Module):
     """DCGAN G, 32x32: (B, z_dim) -> (B, img_channels, 32, 32) in [-1, 1]."""
+
+    has_perturbation = staticmethod(has_perturbation)
 
     def __init__(self, img_channels: int, img_res: int = 32, z_dim: int = 128, width: int = 64,
                  conv: str = "conv", *, sastm: str | None = None, sastm_reduction: int = SASTM_REDUCTION,
@@ -185,6 +192,8 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     """DCGAN D, 32x32: (B, img_channels, 32, 32) -> (B,) logits."""
+
+    has_perturbation = staticmethod(has_perturbation)
 
     def __init__(self, img_channels: int, img_res: int = 32, width: int = 64, conv: str = "conv", *,
                  norm: str = "bn", **pert_kwargs: Any) -> None:

@@ -11,7 +11,7 @@ from pgan_core.methods import D_MASK_SEED
 from pgan_core.models import DCGANDiscriminator, DCGANGenerator, PerturbativeDiscriminator, PerturbativeGenerator
 
 NAMES = ["dcgan", "dcgan-pert-g", "dcgan-pert-gd", "pgan-g", "pgan-gd", "pgan-g-nonoise", "pgan-gd-nonoise",
-         "pgan-g-lcg", "pgan-g-mt", "wgan-gp", "sastm", "sastm-add", "sngan", "sngan-pconv", "sngan-nice",
+         "pgan-g-conv", "pgan-gd-conv", "pgan-g-lcg", "pgan-g-mt", "wgan-gp", "sastm", "sastm-add", "sngan", "sngan-pconv", "sngan-nice",
          "sngan-nice-noise", "sngan-mask-spatial", "sngan-mask-spectral", "sngan-mask-both"]
 B, Z, WIDTH = 2, 16, 4
 
@@ -74,6 +74,10 @@ def test_method_variants_configure_layers():
     G, D = build("pgan-gd-nonoise")
     assert {l.level for l in pls(G) + pls(D)} == {0.0}
     assert min(l.seed for l in pls(D)) == D_MASK_SEED
+    G, D = build("pgan-gd-conv")
+    assert not pls(G) and not pls(D) and G.layer == D.layer == "conv3x3"
+    G, D = build("pgan-g-conv")
+    assert not pls(G) and isinstance(D, DCGANDiscriminator)
     assert {l.mask_source for l in pls(build("pgan-g-lcg")[0])} == {"lcg"}
     assert {l.mask_source for l in pls(build("pgan-g-mt")[0])} == {"seeded_uniform"}
     G, D = build("dcgan")
@@ -95,12 +99,13 @@ def test_perturbative_generator_seeds_follow_authors_layout():
     assert [l.seed for l in pls(G)] == [100, 101, 110, 120, 121, 130, 140, 141, 150, 160, 161, 170]
     assert [l.spatial for l in pls(G)][::3] == [(4, 4), (8, 8), (16, 16), (32, 32)]
     D = PerturbativeDiscriminator(3, width=WIDTH, mask_seed=7)
-    assert [l.seed for l in pls(D)] == [7, 8, 17, 18, 27, 28]
+    assert [l.seed for l in pls(D)] == [7, 8, 17, 18, 27, 28, 37, 38, 47, 48, 57, 58]
+    assert [l.spatial for l in pls(D)] == [(8, 8)] * 5 + [(4, 4)] * 4 + [(2, 2)] * 3
 
 
 def test_discriminator_activation_option():
-    assert {l.act for l in pls(PerturbativeDiscriminator(3, width=WIDTH))} == {"lrelu"}
-    assert {l.act for l in pls(PerturbativeDiscriminator(3, width=WIDTH, act="relu"))} == {"relu"}
+    assert {l.act for l in pls(PerturbativeDiscriminator(3, width=WIDTH))} == {"relu"}   # the authors'
+    assert {l.act for l in pls(PerturbativeDiscriminator(3, width=WIDTH, act="lrelu"))} == {"lrelu"}
     D = DCGANDiscriminator(3, width=WIDTH, conv="perturb", act="lrelu")
     assert {l.act for l in pls(D)} == {"lrelu"}
 
@@ -147,6 +152,9 @@ def test_stored_masks_are_in_state_dict():
     (PerturbativeGenerator, dict(mask_seed=-1), "mask_seed"),
     (PerturbativeDiscriminator, dict(level=-1.0), "level"),
     (PerturbativeDiscriminator, dict(act="tanh"), "act"),
+    (PerturbativeGenerator, dict(layer="conv5x5"), "layer"),
+    (PerturbativeGenerator, dict(layer="conv3x3", level=0.1), "level"),
+    (PerturbativeDiscriminator, dict(layer="conv3x3", mask_source="lcg"), "mask_source"),
     (DCGANGenerator, dict(img_channels=0), "img_channels"),
 ])
 def test_bad_model_arguments(build, kwargs, name):
