@@ -4,7 +4,8 @@ Per-run ``sec_per_iter`` comes from whole training runs, which on a shared machi
 noise from whatever else runs. :func:`time_iterations` measures one full training iteration
 (D step + G step, Adam, the method's loss) of each method back to back, interleaved over
 ``repeats`` rounds after a warm-up, so all methods see the same machine state; it returns one
-row per (method, repeat) for intervals. :func:`time_d_steps` does the same for one discriminator
+row per (method, repeat) for intervals (:func:`time_iteration_variants`: the same for labelled
+variants of methods with builder overrides, e.g. stored vs in-forward masks). :func:`time_d_steps` does the same for one discriminator
 step of labelled variants (the cost of D-side methods such as PConv), and :func:`cost_ratios` turns
 either table into per-round ratios against a baseline.
 """
@@ -24,17 +25,38 @@ def time_iterations(methods: Sequence[str], *, img_channels: int = 3, width: int
                     z_dim: int = 128, iters: int = 10, repeats: int = 5, warmup: int = 3, seed: int = 0,
                     device: str = "cpu"):
     """DataFrame with columns method, repeat, sec_per_iter (median of ``iters`` timed iterations)."""
+    return time_iteration_variants({m: {"method": m} for m in methods}, img_channels=img_channels, width=width,
+                                   batch_size=batch_size, z_dim=z_dim, iters=iters, repeats=repeats, warmup=warmup,
+                                   seed=seed, device=device)
+
+
+VARIANT_KEYS = ("method", "g_overrides", "d_overrides")
+
+
+def time_iteration_variants(variants: dict, *, img_channels: int = 3, width: int = 16, batch_size: int = 64,
+                            z_dim: int = 128, iters: int = 10, repeats: int = 5, warmup: int = 3, seed: int = 0,
+                            device: str = "cpu"):
+    """:func:`time_iterations` for labelled variants of methods: ``variants`` maps a label to
+    ``{"method": name, "g_overrides": {...}, "d_overrides": {...}}`` (builder keyword arguments, e.g.
+    ``{"mask_source": "lcg_forward"}``; both optional). Returns columns method (the label), repeat, sec_per_iter."""
     import pandas as pd
 
+    from .errors import ConfigError
+
+    for label, v in variants.items():
+        if not isinstance(v, dict) or "method" not in v or set(v) - set(VARIANT_KEYS):
+            raise ConfigError(f"parameter 'variants': got {v!r} for {label!r}; allowed: a dict with 'method' and "
+                              "optionally 'g_overrides', 'd_overrides'")
     torch.manual_seed(seed)
     dev = torch.device(device)
     setups = {}
-    for m in methods:
-        cfg = RunConfig(method=m).resolved()
-        G, D = build_models(m, img_channels=img_channels, width=width, z_dim=z_dim)
+    for label, v in variants.items():
+        cfg = RunConfig(method=v["method"]).resolved()
+        G, D = build_models(v["method"], img_channels=img_channels, width=width, z_dim=z_dim,
+                            g_overrides=v.get("g_overrides"), d_overrides=v.get("d_overrides"))
         G, D = G.to(dev).train(), D.to(dev).train()
-        setups[m] = (G, D, torch.optim.Adam(G.parameters(), cfg.lr_g, betas=cfg.betas_g),
-                     torch.optim.Adam(D.parameters(), cfg.lr_d, betas=cfg.betas_d), get_loss(cfg.loss))
+        setups[label] = (G, D, torch.optim.Adam(G.parameters(), cfg.lr_g, betas=cfg.betas_g),
+                         torch.optim.Adam(D.parameters(), cfg.lr_d, betas=cfg.betas_d), get_loss(cfg.loss))
     real = torch.rand(batch_size, img_channels, 32, 32, device=dev) * 2 - 1
     z = torch.randn(batch_size, z_dim, device=dev)
 

@@ -26,3 +26,17 @@ def test_time_d_steps_grayscale_and_bad_override():
     assert len(t) == 1
     with pytest.raises(ConfigError, match="pconv_rate"):
         time_d_steps({"a": {"method": "sngan", "pconv_rate": 0.3}}, width=2, batch_size=2, iters=1, repeats=1)
+
+
+def test_time_iteration_variants_labels_and_builder_overrides():
+    from pgan_core.timing import time_iteration_variants
+
+    v = {"stored": {"method": "pgan-g"}, "in-forward": {"method": "pgan-g", "g_overrides": {"mask_source": "lcg_forward"}}}
+    t = time_iteration_variants(v, width=2, batch_size=2, z_dim=8, iters=1, repeats=2, warmup=0)
+    assert list(t.columns) == ["method", "repeat", "sec_per_iter"]
+    assert sorted(t["method"].unique()) == ["in-forward", "stored"] and len(t) == 4 and (t["sec_per_iter"] > 0).all()
+    with pytest.raises(ConfigError, match="'variants'"):
+        time_iteration_variants({"a": {"method": "pgan-g", "mask_source": "lcg"}}, width=2, batch_size=2, iters=1)
+    with pytest.raises(ConfigError, match="'mask_source'"):
+        time_iteration_variants({"a": {"method": "pgan-g", "g_overrides": {"mask_source": "nope"}}}, width=2,
+                                batch_size=2, iters=1, repeats=1, warmup=0)
