@@ -3,6 +3,10 @@
 Each function compares a method with its baseline on one metric across seeds and returns a row:
 ``claim``, ``dataset``, ``metric``, ``method``, ``baseline``, the two means with 95% intervals,
 the Welch interval of the difference, and the verdict (see :mod:`pgan_core.stats`).
+:func:`with_controls` (:func:`with_controls_exact` for exact counts) adds the decisive controls of a
+perturbation claim to a row: the method against DCGAN, against its noise-off control (level 0) and
+against its architecture control (the same topology with 3x3 convolutions), and an ``attribution``
+sentence saying what the evidence puts down to the perturbation and what to the architecture.
 """
 from __future__ import annotations
 
@@ -94,3 +98,74 @@ def equivalent(df, *, claim: str, metric: str, method: str, baseline: str, datas
     row["verdict"] = verdict
     row["note"] = (note + f" equivalence margin +-{margin:.0%} of the baseline").strip()
     return row
+
+
+# ---------------------------------------------------------------- controls: the perturbation's part, the architecture's
+
+_VS_DCGAN = {"reproduced": "better than DCGAN", "not reproduced": "worse than DCGAN",
+             "inconclusive": "undecided vs DCGAN"}
+_VS_NOISE = {"reproduced": "the noise helps (vs its noise-off control)",
+             "not reproduced": "the noise hurts (the noise-off control is better)",
+             "inconclusive": "effect of the noise undecided"}
+_VS_CONV = {"reproduced": "perturbation layers beat 3x3 convs in the same topology",
+            "not reproduced": "3x3 convs in the same topology do better",
+            "inconclusive": "vs 3x3 convs in the same topology undecided"}
+
+
+def attribution(v_dcgan: str, v_noise: str, v_conv: str, v_noise_dcgan: str) -> str:
+    """One sentence from four verdicts ('reproduced' = the first is better): method vs DCGAN, method vs its
+    noise-off control, method vs its 3x3-conv control, and noise-off control vs DCGAN."""
+    text = f"{_VS_DCGAN[v_dcgan]}; {_VS_NOISE[v_noise]}; {_VS_CONV[v_conv]}. "
+    if v_dcgan == "reproduced" and v_noise == "reproduced":
+        return text + "The evidence attributes (part of) the gain over DCGAN to the perturbation."
+    if v_dcgan == "reproduced" and v_noise_dcgan == "reproduced":
+        return text + ("The evidence attributes the gain over DCGAN to the architecture (the noise-off control "
+                       "is better than DCGAN too), not to the perturbation.")
+    if v_dcgan == "reproduced":
+        return text + "The gain over DCGAN cannot be attributed with this evidence."
+    if v_noise == "reproduced":
+        return text + "The noise helps within this architecture, without a decided gain over DCGAN."
+    return text + "Nothing here is attributable to the perturbation."
+
+
+def with_controls(row: dict[str, Any], df, *, noise_off: str, conv: str, dcgan: str = "dcgan", better: str,
+                  digits: int = 2) -> dict[str, Any]:
+    """``row`` (from :func:`compare` or :func:`equivalent`) with the decisive controls beside its own baseline:
+    ``vs_dcgan``, ``vs_noise_off``, ``vs_conv`` (the row method's difference from DCGAN, from the same network
+    with noise level 0, and from the same topology with 3x3 convolutions, each with its verdict, on the row's
+    metric and dataset) and ``attribution`` (:func:`attribution`). The row's own verdict is kept."""
+    out = dict(row)
+    kw = dict(claim=row["claim"], metric=row["metric"], dataset=row["dataset"], better=better, digits=digits)
+    verdicts = {}
+    for label, other, who in (("dcgan", dcgan, row["method"]), ("noise_off", noise_off, row["method"]),
+                              ("conv", conv, row["method"]), ("noise_off_dcgan", dcgan, noise_off)):
+        r = compare(df, method=who, baseline=other, **kw)
+        verdicts[label] = r["verdict"]
+        if label != "noise_off_dcgan":
+            out[f"vs_{label}"] = ("not measured" if r["ours"] == "not measured"
+                                  else f"{r['difference']} vs {other} ({r['verdict']})")
+    out["attribution"] = attribution(verdicts["dcgan"], verdicts["noise_off"], verdicts["conv"],
+                                     verdicts["noise_off_dcgan"])
+    return out
+
+
+def with_controls_exact(row: dict[str, Any], counts: dict[str, float], *, noise_off: str, conv: str,
+                        dcgan: str = "dcgan") -> dict[str, Any]:
+    """:func:`with_controls` for a deterministic quantity (parameter counts): ``counts`` maps method -> value."""
+    out = dict(row)
+    m = row["method"]
+    ours = counts[m]
+    for label, other in (("dcgan", dcgan), ("noise_off", noise_off), ("conv", conv)):
+        out[f"vs_{label}"] = f"{ours / counts[other]:.3f}x {other}" if other in counts else "not measured"
+    if not {dcgan, noise_off, conv} <= set(counts):
+        out["attribution"] = "controls not built"
+        return out
+    noise = ("the noise adds none (its noise-off control has the same count)" if counts[noise_off] == ours
+             else f"its noise-off control has {counts[noise_off] / ours:.3f}x")
+    kernel = (f"the 1x1 kernel saves {1 - ours / counts[conv]:.0%} against 3x3 convs in the same topology"
+              if counts[conv] > ours else f"its 3x3-conv control has {counts[conv] / ours:.3f}x")
+    topo = (f"the topology alone saves {1 - counts[conv] / counts[dcgan]:.0%} against DCGAN"
+            if counts[conv] < counts[dcgan]
+            else f"the topology alone (3x3 convs) has {counts[conv] / counts[dcgan]:.2f}x DCGAN's")
+    out["attribution"] = f"{m}: {ours / counts[dcgan]:.3f}x DCGAN's count; {noise}; {kernel}; {topo}."
+    return out
