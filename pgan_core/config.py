@@ -29,7 +29,7 @@ G_INPUT_NAMES = ("gaussian", "generator") + DATASET_NAMES   # generator inputs (
 # Fields added after the first release: left out of the run key while they hold these defaults, so run
 # folders trained before they existed keep their keys (and are reused, not retrained).
 KEY_OPTIONAL_DEFAULTS = {"g_input": "gaussian", "g_input_res": 10, "g_input_noise": 0.0, "g_input_snapshot": None,
-                         "diffaugment": "", "channels_last": False, "compile": False, "pconv_kind": None, "pconv_rate": None, "nice_gamma": None,
+                         "diffaugment": "", "channels_last": False, "compile": False, "cpu_amp": False, "pconv_kind": None, "pconv_rate": None, "nice_gamma": None,
                          "nice_eta": None, "d_mask": "", "d_mask_prob": 1.0, "d_mask_ratio": 0.3, "d_mask_patch": 4,
                          "d_mask_grid": "wrap", "d_mask_bands": 4, "d_mask_n_masked": 1, "d_mask_balanced": True,
                          "d_mask_keep_dc": True}
@@ -97,8 +97,9 @@ class RunConfig:
     log_every: int = 25                   # iterations between loss log lines
     domain_quality: str = "full"          # domain extractor: 'full' (cached, trained on the train split) or 'smoke'
     device: str = "auto"                  # 'auto' picks cuda when available
-    amp: bool = True                      # bf16 autocast on CUDA (ignored on CPU)
-    channels_last: bool = False           # NHWC models and batches on CUDA (ignored on CPU)
+    amp: bool = True                      # bf16 autocast on CUDA (pgan_core.fastpath)
+    cpu_amp: bool = False                 # bf16 autocast on a CPU with native bf16 (AVX-512 BF16 / AMX); fp32 elsewhere, with a warning
+    channels_last: bool = False           # NHWC models and batches (CPU and CUDA)
     compile: bool | str = False           # torch.compile the training steps: True or a mode in COMPILE_MODES (eager on failure)
 
     # ------------------------------------------------------------ validation
@@ -169,7 +170,7 @@ class RunConfig:
         check_positive("log_every", self.log_every, integer=True)
         check_choice("domain_quality", self.domain_quality, ("full", "smoke"))
         check_choice("device", self.device, DEVICE_NAMES)
-        for name in ("amp", "channels_last"):
+        for name in ("amp", "cpu_amp", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise bad_param(name, getattr(self, name), "True or False")
         if not isinstance(self.compile, bool) and self.compile not in COMPILE_MODES:

@@ -58,6 +58,7 @@ from .data import batch_at, dataset_channels, load_dataset, to_float
 from .distributed import average_gradients, init_distributed
 from .ema import ema_update
 from .errors import ConfigError, IntegrityError, TrainingDiverged
+from .fastpath import FastPath, resolve_fast_path
 from .io import atomic_write_json, atomic_write_text, runs_root
 from .layers.masking import DInputMask
 from .losses import get_loss
@@ -95,6 +96,7 @@ class RunRecord:
     alarms: list[dict[str, Any]] = field(default_factory=list)   # e.g. exploding D gradients (first step, count, max)
     code: dict[str, Any] = field(default_factory=dict)           # git commit (and dirty flag) the run finished at
     world_size: int = 1                                          # processes that trained it (pgan_core.distributed)
+    fast_path: dict[str, Any] = field(default_factory=dict)      # what ran: bf16 / channels_last / compile, fallbacks
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -192,33 +194,34 @@ def _to_channels_last(*modules: nn.Module) -> None:
 
 
 def compile_for_training(cfg: RunConfig, G: nn.Module, D: nn.Module, loss, data, inputs,
-                         device: torch.device) -> tuple[nn.Module, nn.Module, dict]:
+                         device: torch.device, fp: FastPath | None = None) -> tuple[nn.Module, nn.Module, dict]:
     """torch.compile G and D for the training steps, where it works: tried once on one real D and G step
     (forward and backward; the weights, buffers and gradients are restored after), G and D first, then G
     alone (WGAN-GP's double backward through D is not supported by compiled graphs). Returns the modules
     the steps call (originals on failure) and an event describing the outcome (logged and warned)."""
     import warnings
 
+    fp = fp if fp is not None else resolve_fast_path(cfg, device, warn=False)
     state = {n: copy.deepcopy(m.state_dict()) for n, m in (("G", G), ("D", D))}
     real, _ = batch_at(data, 0, cfg.batch_size, cfg.seed)
     real = real.to(device)
-    if cfg.channels_last and device.type == "cuda":
+    if fp.channels_last:
         real = real.contiguous(memory_format=torch.channels_last)
     errors = []
     for which in (("G", "D"), ("G",)):
         t0 = time.perf_counter()
         try:
-            kw = {} if cfg.compile is True else {"mode": cfg.compile}
+            kw = {} if fp.compile is True else {"mode": fp.compile}
             Gc = torch.compile(G, **kw) if "G" in which else G
             Dc = torch.compile(D, **kw) if "D" in which else D
             gen = _step_generator(cfg.seed, 0, 0, device)
             z = inputs.draw(cfg.batch_size, gen)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
+            with fp.autocast():
                 with torch.no_grad():
                     fake = Gc(z)
                 ld, _ = loss.d_loss(Dc, real, fake.float(), gen, gp_lambda=cfg.gp_lambda)
             ld.backward()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
+            with fp.autocast():
                 lg = loss.g_loss(Dc, Gc(z))
             lg.backward()
             if device.type == "cuda":
@@ -294,7 +297,8 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
     inputs = make_input(cfg)                                  # Gaussian z or Spider image inputs
     on_gpu = device.type == "cuda"
     G, D = build_run_models(cfg, device)
-    if cfg.channels_last and on_gpu:
+    fp = resolve_fast_path(cfg, device)                       # bf16 / channels_last / compile as this device allows
+    if fp.channels_last:
         _to_channels_last(G, D)
     mask = d_input_mask(cfg)
     d_plugin = getattr(D, "d_plugin", None)                   # D-side plugin (NICE), see the module docstring
@@ -319,7 +323,6 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
 
         evaluator = Evaluator(cfg.dataset, list(cfg.eval_protocols), domain_quality=cfg.domain_quality,
                               device=str(device))
-    use_amp = cfg.amp and device.type == "cuda"
 
     # ---- resume
     start, cur_nimg, train_seconds, resumed_from = 0, 0, 0.0, None
@@ -347,8 +350,8 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
 
     params_G, params_D = count_params(G), count_params(D)
     G_step, D_step, compile_event = G, D, None                # what the training steps call
-    if cfg.compile:
-        G_step, D_step, compile_event = compile_for_training(cfg, G, D, loss, data, inputs, device)
+    if fp.compile:
+        G_step, D_step, compile_event = compile_for_training(cfg, G, D, loss, data, inputs, device, fp)
     D_loss_view = MaskedD(D_step, mask) if mask is not None else D_step             # what the losses call:
     D_loss_view = AugmentedD(D_loss_view, cfg.diffaugment) if cfg.diffaugment else D_loss_view  # D(mask(aug(x)))
     log_f = open(log_path, "a") if dist_env.is_main else None
@@ -385,6 +388,7 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
         bar = tqdm(total=cfg.steps, initial=start, desc=cfg.run_name()[:40], leave=False, mininterval=1.0)
     if resumed_from is not None:
         log({"kind": "event", "step": start, "event": "resumed"})
+    log({"kind": "event", "step": start, "event": "fast_path", **fp.to_dict()})
     if compile_event is not None:
         log({"kind": "event", "step": start, **compile_event})
 
@@ -450,12 +454,12 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
                 gen = _step_generator(cfg.seed, step, k, device)
                 real, _ = batch_at(data, step * cfg.n_critic + k, cfg.batch_size, cfg.seed)   # on the data's device
                 real = dist_env.shard(real).to(device, non_blocking=True)         # this rank's (B / world, C, H, W)
-                if cfg.channels_last and on_gpu:
+                if fp.channels_last:
                     real = real.contiguous(memory_format=torch.channels_last)
                 z = dist_env.shard(inputs.draw(cfg.batch_size, gen)).to(device)  # global batch's z, this rank's rows
                 if d_plugin is not None:
                     d_plugin.begin_d_step()
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                with fp.autocast():
                     with torch.no_grad():
                         fake = G_step(z)
                     loss_d, terms = loss.d_loss(D_loss_view, real, fake.float(),
@@ -470,7 +474,7 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
             # ---- generator
             gen = _step_generator(cfg.seed, step, 63, device)
             z = dist_env.shard(inputs.draw(cfg.batch_size, gen)).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            with fp.autocast():
                 loss_g = loss.g_loss(D_loss_view, G_step(z))
             update(loss_g, opt_g, G, "generator", step)
             dist_env.sync_buffers(G, D)                       # BN running statistics: mean over ranks
@@ -513,7 +517,8 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
                     params_G=params_G, params_D=params_D, history=history,
                     final={k: v for k, v in (history[-1] if history else {}).items() if k != "kind"},
                     device=str(device), resumed_from_step=resumed_from,
-                    alarms=[explode] if explode["count"] else [], code=git_commit(), world_size=dist_env.world_size)
+                    alarms=[explode] if explode["count"] else [], code=git_commit(), world_size=dist_env.world_size,
+                    fast_path={**fp.to_dict(), "compile_outcome": (compile_event or {}).get("event")})
     if not dist_env.is_main:
         return rec
     if explode["count"]:

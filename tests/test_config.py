@@ -118,7 +118,7 @@ def test_new_fields_at_defaults_keep_old_run_keys():
                                           "pconv_kind", "pconv_rate", "nice_gamma", "nice_eta", "d_mask", "d_mask_prob",
                                           "d_mask_ratio", "d_mask_patch", "d_mask_grid", "d_mask_bands",
                                           "d_mask_n_masked", "d_mask_balanced", "d_mask_keep_dc",
-                                          "channels_last", "compile"}
+                                          "channels_last", "compile", "cpu_amp"}
     import dataclasses
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
     assert all(defaults[k] == v or (k == "d_mask" and defaults[k] is None) for k, v in KEY_OPTIONAL_DEFAULTS.items())

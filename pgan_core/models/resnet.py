@@ -19,7 +19,10 @@ Generator::
     -> UpBlock                                                            (B, 4w, 32, 32)
     -> BN -> ReLU -> conv 3x3 -> tanh                                     (B, C, 32, 32)
 
-    UpBlock(x) = conv3x3(ReLU(BN(conv3x3(up2(ReLU(BN(x))))))) + conv1x1(up2(x))    up2: nearest x2
+    UpBlock(x) = conv3x3(ReLU(BN(conv3x3(up2(ReLU(BN(x))))))) + up2(conv1x1(x))    up2: nearest x2
+
+(``up2(conv1x1(x))`` equals the usual ``conv1x1(up2(x))``: a 1x1 convolution acts on each pixel alone,
+so it commutes with nearest up-sampling; it runs on a quarter of the pixels.)
 
 Discriminator::
 
@@ -93,6 +96,14 @@ def _init(m: nn.Module, gain: float) -> nn.Module:
 
 # ---------------------------------------------------------------- generator
 
+def up2(x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour x2 up-sampling, (B, C, H, W) -> (B, C, 2H, 2W): the values of
+    ``F.interpolate(x, scale_factor=2, mode='nearest')`` as one broadcast copy (3x faster forward +
+    backward on a CPU, where the interpolate kernel copies its input and output)."""
+    b, c, h, w = x.shape
+    return x[:, :, :, None, :, None].expand(b, c, h, 2, w, 2).reshape(b, c, 2 * h, 2 * w)
+
+
 class UpBlock(nn.Module):
     """G residual block: (B, c_in, H, W) -> (B, c_out, 2H, 2W); BN -> ReLU -> up -> conv3 -> BN -> ReLU -> conv3."""
 
@@ -104,9 +115,9 @@ class UpBlock(nn.Module):
         self.sc = _init(nn.Conv2d(c_in, c_out, 1, 1, 0), 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")   # (B, c_in, 2H, 2W)
+        h = up2(F.relu(self.bn1(x)))                                               # (B, c_in, 2H, 2W)
         h = self.c2(F.relu(self.bn2(self.c1(h))))                                  # (B, c_out, 2H, 2W)
-        return h + self.sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+        return h + up2(self.sc(x))           # conv1x1(up2(x)) == up2(conv1x1(x)): a quarter of the pixels
 
 
 class ResNetGenerator(nn.Module):
