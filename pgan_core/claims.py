@@ -125,6 +125,8 @@ def attribution(v_dcgan: str, v_noise: str, v_conv: str, v_noise_dcgan: str) -> 
         return text + "The gain over DCGAN cannot be attributed with this evidence."
     if v_noise == "reproduced":
         return text + "The noise helps within this architecture, without a decided gain over DCGAN."
+    if v_dcgan == v_noise == v_conv == "inconclusive":
+        return text + "Undecided: nothing is attributed to the perturbation or to the architecture."
     return text + "Nothing here is attributable to the perturbation."
 
 
@@ -142,8 +144,10 @@ def with_controls(row: dict[str, Any], df, *, noise_off: str, conv: str, dcgan: 
         r = compare(df, method=who, baseline=other, **kw)
         verdicts[label] = r["verdict"]
         if label != "noise_off_dcgan":
-            out[f"vs_{label}"] = ("not measured" if r["ours"] == "not measured"
-                                  else f"{r['difference']} vs {other} ({r['verdict']})")
+            few = "too few seeds" in r["difference"]                       # no interval: say so once, briefly
+            diff = r["difference"].split(" (")[0] if few else r["difference"]
+            out[f"vs_{label}"] = ("not measured" if r["ours"] == "not measured" else
+                                  f"{diff} vs {other} ({r['verdict']}{': too few seeds' if few else ''})")
     out["attribution"] = attribution(verdicts["dcgan"], verdicts["noise_off"], verdicts["conv"],
                                      verdicts["noise_off_dcgan"])
     return out

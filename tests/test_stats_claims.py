@@ -73,3 +73,11 @@ def test_with_controls_exact_says_where_a_parameter_saving_comes_from():
     assert out["vs_dcgan"] == "0.250x dcgan" and out["vs_noise_off"] == "1.000x pg-nonoise"
     assert "the noise adds none" in out["attribution"] and "the 1x1 kernel saves 67%" in out["attribution"]
     assert "the topology alone saves 25% against DCGAN" in out["attribution"]
+
+
+def test_with_controls_single_seed_rows_say_undecided_briefly():
+    df = _runs({"dcgan": [30], "pg": [20], "pg-nonoise": [21], "pg-conv": [25]})
+    row = claims.compare(df, claim="c", metric="fid", method="pg", baseline="dcgan", dataset="x", better="lower")
+    out = claims.with_controls(row, df, noise_off="pg-nonoise", conv="pg-conv", better="lower")
+    assert out["vs_dcgan"] == "-10.00 vs dcgan (inconclusive: too few seeds)"
+    assert out["attribution"].endswith("Undecided: nothing is attributed to the perturbation or to the architecture.")
