@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from .config import RunConfig, get_profile
 from .errors import ConfigError, bad_param
 from .io import atomic_write_json, runs_root, stable_hash
+from .metrics.evaluate import parse_protocol
 from .registry import get_method
 from .training import RunRecord, train
 
@@ -116,13 +117,20 @@ def _check_variants(variants: Any) -> dict[str, dict[str, Any]]:
 def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = None, datasets: Sequence[str],
              seeds: Sequence[int], overrides: dict[str, Any] | None = None,
              variants: dict[str, dict[str, Any]] | None = None, final_protocols: Sequence[str] | None = None,
-             progress: bool = True, runs_dir: str | Path | None = None) -> Grid:
+             progress: bool = True, runs_dir: str | Path | None = None, concurrency: int | None = None,
+             threads_per_run: int | None = None) -> Grid:
     """Train every (dataset, method, seed), evaluate each final G_ema, return the Grid.
 
     ``variants`` (instead of ``methods``): label -> RunConfig overrides (with ``method``), for
     comparisons within one method (learning-rate pairs, generator inputs); the label is the
     table's ``method`` column. Runs live in ``runs_dir/<notebook>/<profile>/<run name>``; finished
     runs are reused and interrupted ones resume, so re-running a notebook redoes only what is missing.
+
+    ``concurrency`` (default ``$PGAN_CONCURRENCY``, else 1): train that many runs at once, each in its own
+    process on the same device (:func:`train_concurrently`); ``threads_per_run`` CPU threads each (default:
+    the cores divided among them). A run's result depends only on its config and its thread count, so the
+    grid equals the one-after-another grid at the same threads per run: weights bit for bit on CPU, metrics
+    to 1e-9 (their float64 statistics go through numpy's BLAS, whose thread pool is per process).
     """
     from .config import DATASET_NAMES
     from .metrics.evaluate import Evaluator
@@ -149,19 +157,89 @@ def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = Non
             raise ConfigError(f"VARIANTS[{label!r}]: {e}") from None
         jobs += [(label, v.replace(dataset=d, seed=s)) for d in datasets for s in seeds]
     root = Path(runs_dir) if runs_dir is not None else runs_root()
+    concurrency = _concurrency(concurrency)
     grid = Grid(notebook=notebook, profile=profile)
     for dataset in datasets:
         ev_train = Evaluator(dataset, list(base.eval_protocols), domain_quality=base.domain_quality) if base.eval_protocols else None
         ev_final = Evaluator(dataset, final_protocols, domain_quality=base.domain_quality) if final_protocols else None
         grid.evaluators[dataset] = ev_final
-        for label, cfg in [j for j in jobs if j[1].dataset == dataset]:
-            run_dir = root / notebook / profile / cfg.run_name()
-            rec = train(cfg, run_dir, evaluator=ev_train, progress=progress)
+        todo = [(label, cfg, root / notebook / profile / cfg.run_name()) for label, cfg in jobs if cfg.dataset == dataset]
+        if concurrency > 1 and len(todo) > 1:
+            if ev_train is not None and any(parse_protocol(k).extractor == "domain" for k in base.eval_protocols):
+                ev_train.extractor("domain")                  # train / cache the extractor once, before the workers
+            records = train_concurrently([(cfg, run_dir) for _, cfg, run_dir in todo], concurrency=concurrency,
+                                         threads_per_run=threads_per_run, progress=progress)
+        else:
+            records = [train(cfg, run_dir, evaluator=ev_train, progress=progress) for _, cfg, run_dir in todo]
+        for (label, _, _), rec in zip(todo, records):
             grid.records.append(rec)
             grid.labels[rec.run_dir] = label
             if ev_final is not None:
                 grid.final[rec.run_dir] = final_metrics(rec, ev_final, final_protocols)
     return grid
+
+
+# ---------------------------------------------------------------- several runs at once
+
+CONCURRENCY_ENV = "PGAN_CONCURRENCY"
+
+
+def _concurrency(value: int | None) -> int:
+    import os
+
+    if value is None:
+        raw = os.environ.get(CONCURRENCY_ENV, "1")
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{CONCURRENCY_ENV}={raw!r}: allowed: an integer >= 1") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad_param("concurrency", value, "an integer >= 1")
+    return value
+
+
+def _train_worker(cfg_json: str, run_dir: str, threads: int | None) -> dict:
+    """One run in a worker process: ``threads`` CPU threads, its own evaluator, no progress bar."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return train(RunConfig.from_params(json.loads(cfg_json)), run_dir, progress=False).to_dict()
+
+
+def train_concurrently(jobs: Sequence[tuple[RunConfig, Path]], *, concurrency: int, threads_per_run: int | None = None,
+                       progress: bool = True) -> list[RunRecord]:
+    """Train ``jobs`` ((config, run_dir) pairs) with ``concurrency`` worker processes on the same device.
+
+    Processes, not threads or CUDA streams: each run keeps its own RNG state, autograd graph and CUDA
+    context, so a run computes exactly what it computes alone (on CPU at the same thread count). Returns
+    the records in the order of ``jobs``; the first failing run's error is raised after the others end.
+    """
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    concurrency = _concurrency(concurrency)
+    if threads_per_run is None:
+        threads_per_run = max(1, (os.cpu_count() or 1) // concurrency)
+    elif isinstance(threads_per_run, bool) or not isinstance(threads_per_run, int) or threads_per_run < 1:
+        raise bad_param("threads_per_run", threads_per_run, "an integer >= 1")
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=min(concurrency, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_train_worker, cfg.to_json(), str(run_dir), threads_per_run) for cfg, run_dir in jobs]
+        records, error = [], None
+        for i, fut in enumerate(futures):
+            try:
+                records.append(RunRecord(**fut.result()))
+            except Exception as e:  # noqa: BLE001 - report after the pool has drained
+                error = error or e
+                records.append(None)
+            if progress:
+                print(f"[{i + 1}/{len(jobs)}] {jobs[i][0].run_name()} done ({time.perf_counter() - t0:.0f} s, "
+                      f"{concurrency} at once)", flush=True)
+    if error is not None:
+        raise error
+    return records
 
 
 def final_metrics(rec: RunRecord, evaluator, protocols: Sequence[str], *, n_tag: str = "final") -> dict[str, Any]:
