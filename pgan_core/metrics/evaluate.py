@@ -13,6 +13,11 @@ StyleGAN2-ADA (``fid50k_full``, ``kid50k_full``: 100 subsets of <= 1000) and tor
 Reference statistics of the real split (mu, sigma in float64, and the features themselves in
 float32 for KID) are cached per (dataset, split, extractor, extractor sha256, ref_n, seed) under
 ``<cache>/stats/`` with a sha256 sidecar; a damaged file raises IntegrityError (delete it).
+
+Inception FID uses the shipped statistics of the *whole* split when they exist
+(``references/inception/<dataset>-<split>.npz``, :mod:`pgan_core.metrics.reference`; e.g. all 50,000
+CIFAR-10 training images, the standard protocol), otherwise the seeded subset above;
+``metadata(key)['reference_n']`` says which. KID always uses reference *features* (a subset).
 """
 from __future__ import annotations
 
@@ -25,13 +30,14 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, check_choice, check_positive
-from ..io import cache_root, load_verified, save_verified, stable_hash
+from ..io import REPO_ROOT, cache_root, load_verified, save_verified, stable_hash
 from . import domain as _domain
 from .frechet import feature_stats, fid_from_stats
 from .inception import (InceptionFeatures, TorchFidelityInception, inception_logits_available,
                         inception_weights_path)
 from .inception_score import inception_score
 from .kid import kid
+from .reference import load_reference, reference_available
 
 __all__ = ["Protocol", "parse_protocol", "protocol_key", "Evaluator"]
 
@@ -86,6 +92,14 @@ def _versions() -> dict[str, str]:
     return {"torch": str(torch.__version__), "numpy": np.__version__, "torch_fidelity": torch_fidelity.__version__}
 
 
+def _shown(path: Path) -> str:
+    """A path as provenance records it: relative to the repository when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 # ---------------------------------------------------------------- evaluator
 
 class Evaluator:
@@ -102,7 +116,7 @@ class Evaluator:
                  domain_quality: str = "full", cache_dir: str | Path | None = None, seed: int = 2020,
                  batch_size: int = 250, device: str | torch.device = "cpu", kid_subsets: int = 100,
                  kid_subset_size: int = 1000, is_splits: int = 10, domain_seed: int = 0,
-                 progress: bool = False) -> None:
+                 progress: bool = False, inception_reference: str = "auto") -> None:
         if not isinstance(dataset, str) or not dataset:
             raise ConfigError(f"parameter 'dataset': got {dataset!r}; allowed: a dataset name such as 'mnist'")
         if isinstance(protocols, str) or not protocols:
@@ -124,6 +138,8 @@ class Evaluator:
         self.kid_subset_size = check_positive("kid_subset_size", kid_subset_size, integer=True)
         self.is_splits = check_positive("is_splits", is_splits, integer=True)
         self.progress = progress
+        # 'auto': Inception FID against the shipped whole-split statistics when they exist; 'subset': never
+        self.inception_reference = check_choice("inception_reference", inception_reference, ("auto", "subset"))
         self._extractors: dict[str, Any] = {}
         self._is_net: TorchFidelityInception | None = None
         self._refs: dict[str, dict[str, Any]] = {}
@@ -204,9 +220,25 @@ class Evaluator:
                 if not path.is_file():  # another process may have built it while we waited
                     self._build_reference(extractor, path)
         blob = load_verified(path, what="reference statistics")
-        blob["path"] = str(path)
+        blob["path"] = _shown(path)
         self._refs[extractor] = blob
         return blob
+
+    def fid_reference(self, extractor: str) -> dict[str, Any]:
+        """{'mu', 'sigma', 'n', 'path'} the FID of ``extractor`` is measured against: the shipped whole-split
+        Inception statistics when available (and ``inception_reference='auto'``), else :meth:`reference`."""
+        if (extractor == "inception" and self.inception_reference == "auto"
+                and reference_available(self.dataset, self.ref_split)):
+            key = "inception-shipped"
+            if key not in self._refs:
+                std = load_reference(self.dataset, self.ref_split)
+                self._refs[key] = {"mu": torch.from_numpy(std["mu"]), "sigma": torch.from_numpy(std["sigma"]),
+                                   "n": std["n"], "n_split": std["n"], "path": std["path"]}
+            return self._refs[key]
+        return self.reference(extractor)
+
+    def _kid_needed(self, extractor: str) -> bool:
+        return any(p.extractor == extractor and p.metric == "kid" for p in self.protocols)
 
     def _generated(self, sample_uint8: Callable[[int], torch.Tensor] | torch.Tensor, n: int) -> torch.Tensor:
         images = sample_uint8 if isinstance(sample_uint8, torch.Tensor) else sample_uint8(n)
@@ -249,7 +281,7 @@ class Evaluator:
         for p in self.protocols:
             key = p.key
             if p.metric == "fid":
-                ref = self.reference(p.extractor)
+                ref = self.fid_reference(p.extractor)
                 mu, sigma = feature_stats(feats[p.extractor][:p.n])
                 out[key] = fid_from_stats(mu, sigma, ref["mu"].numpy(), ref["sigma"].numpy())
             elif p.metric == "kid":
@@ -295,9 +327,10 @@ class Evaluator:
             meta.update({"extractor_quality": ext.quality, "extractor_test_accuracy": ext.test_accuracy,
                          "extractor_dataset": ext.dataset, "extractor_seed": self.domain_seed})
         else:
-            meta.update({"extractor_weights": str(ext.path), "resize": "tf1-bilinear 299x299 (torch-fidelity)"})
+            meta.update({"extractor_weights": ext.path.name, "extractor_impl": ext.impl_used,
+                         "resize": "tf1-bilinear 299x299 (torch-fidelity's arithmetic)"})
         if p.metric in ("fid", "kid"):
-            ref = self.reference(p.extractor)
+            ref = self.fid_reference(p.extractor) if p.metric == "fid" else self.reference(p.extractor)
             meta.update({"reference_split": self.ref_split, "reference_n": int(ref["n"]),
                          "reference_split_size": int(ref["n_split"]), "reference_stats": ref["path"]})
         if p.metric == "kid":
@@ -323,7 +356,7 @@ class Evaluator:
         real = _domain._load_dataset(self.dataset, other)
         idx = self._select(len(real.images), n, self.seed + 1)
         feats, _ = self._features(extractor, real.images[idx])
-        ref = self.reference(extractor)
+        ref = self.fid_reference(extractor)
         mu, sigma = feature_stats(feats)
         return {"fid": fid_from_stats(mu, sigma, ref["mu"].numpy(), ref["sigma"].numpy()), "n": int(len(idx)),
                 "split": other, "ref_split": self.ref_split, "ref_n": int(ref["n"]), "extractor": extractor}

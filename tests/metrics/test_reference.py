@@ -74,3 +74,16 @@ def test_damaged_or_missing_reference_is_an_error_naming_it(tiny_split, tmp_path
     path.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="cifar10-test.npz"):
         ref.load_reference("cifar10", "test")
+
+
+def test_evaluator_measures_inception_fid_against_the_shipped_whole_split(tiny_split, tmp_path):
+    from pgan_core.metrics.evaluate import Evaluator
+
+    ref.build_reference("cifar10", "train", extractor=CountingExtractor(), chunk=4, progress=False)
+    ev = Evaluator("cifar10", ["fid8_inception"])
+    got = ev.fid_reference("inception")
+    assert got["n"] == 11 and got["path"].endswith("cifar10-train.npz") and got["mu"].shape == (5,)
+    from pgan_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="inception_reference"):
+        Evaluator("cifar10", ["fid8_inception"], inception_reference="full")
