@@ -50,12 +50,13 @@ class Part:
     kwargs: tuple = ()             # builder keyword arguments as (key, value) pairs
     train: tuple = ()              # RunConfig defaults as (key, value) pairs
     family: str = ""               # D family ('dcgan' or 'sngan'): the training recipe
+    arch_version: int = 0          # of the G or D it builds (MethodSpec.arch_version; the composed name's is the max)
 
 
 @functools.cache
 def _parts() -> dict[str, Part]:
     """token -> Part (built once; treat as read-only)."""
-    from .methods import DCGAN, MASKEDGAN, NICE, PCONV, PGAN, PNN, SNGAN, SSGAN, WGAN_GP
+    from .methods import DCGAN, MASKEDGAN, NICE, PCONV, PERT_ARCH_VERSION, PGAN, PNN, SNGAN, SSGAN, WGAN_GP
     from .layers.nice import GAMMA
 
     da = "Zhao et al. 2020, arXiv:2006.10738"
@@ -66,17 +67,17 @@ def _parts() -> dict[str, Part]:
         Part("g-dcgan", "g", "DCGAN G (transposed convs)", DCGAN, "DCGANGenerator", (("conv", "conv"),)),
         Part("g-resnet", "g", "SNGAN ResNet G", SNGAN, "ResNetGenerator"),
         Part("g-pert", "g", "the authors' Perturbative G (stored U(-1,1) masks)", PGAN, "PerturbativeGenerator",
-             pert_g("stored_uniform")),
+             pert_g("stored_uniform"), arch_version=PERT_ARCH_VERSION),
         Part("g-pert-lcg", "g", "the authors' Perturbative G (LCG masks)", PGAN, "PerturbativeGenerator",
-             pert_g("lcg")),
+             pert_g("lcg"), arch_version=PERT_ARCH_VERSION),
         Part("g-pert-mt", "g", "the authors' Perturbative G (Mersenne-Twister masks)", PGAN, "PerturbativeGenerator",
-             pert_g("seeded_uniform")),
+             pert_g("seeded_uniform"), arch_version=PERT_ARCH_VERSION),
         Part("g-sastm", "g", "DCGAN G + SASTM", SSGAN, "DCGANGenerator", (("conv", "conv"), ("sastm", "mul"))),
         Part("d-dcgan", "d", "DCGAN D (BN)", DCGAN, "DCGANDiscriminator", (("conv", "conv"),), family="dcgan"),
         Part("d-critic", "d", "DCGAN D without normalisation (WGAN-GP critic)", WGAN_GP, "DCGANDiscriminator",
              (("conv", "conv"), ("norm", "none")), family="dcgan"),
         Part("d-pnn", "d", "the authors' PNN-style perturbation D", PNN, "PerturbativeDiscriminator",
-             (("level", 0.1), ("mask_source", "stored_uniform")), family="dcgan"),
+             (("level", 0.1), ("mask_source", "stored_uniform")), family="dcgan", arch_version=PERT_ARCH_VERSION),
         Part("d-sn", "d", "spectral-norm ResNet D", SNGAN, "ResNetDiscriminator", (("conv", "conv"),), family="sngan"),
         Part("d-pconv", "d", "spectral-norm ResNet D with PConv", PCONV, "ResNetDiscriminator",
              (("conv", "pconv"), ("pconv_kind", "dropout"), ("pconv_rate", 0.1)), family="sngan"),
@@ -183,7 +184,7 @@ def compose(name: str):
     return MethodSpec(name=name, build_G=getattr(models, g.builder), build_D=getattr(models, d.builder),
                       g_kwargs=dict(g.kwargs), d_kwargs=dict(d.kwargs), loss=loss or default_loss,
                       train_defaults=train, description="composed: " + " + ".join(p.description for p in chosen),
-                      paper="; ".join(papers))
+                      paper="; ".join(papers), arch_version=max(g.arch_version, d.arch_version))
 
 
 def tokens() -> dict[str, str]:

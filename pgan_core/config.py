@@ -277,13 +277,18 @@ class RunConfig:
                 for v in [getattr(self, f.name)]}
 
     def key(self) -> str:
-        """Short stable hash of the resolved config (run folder names, resume checks)."""
+        """Short stable hash of the resolved config (run folder names, resume checks), with the method's
+        architecture version when it is non-zero (a run folder of an older G or D is then not reused)."""
         from .io import stable_hash
+        from .registry import get_method
 
         d = self.resolved().to_dict()
         for name, default in KEY_OPTIONAL_DEFAULTS.items():
             if d.get(name) == default:
                 del d[name]
+        version = get_method(self.method).arch_version
+        if version:
+            d["arch_version"] = version
         return stable_hash(d)
 
     @property

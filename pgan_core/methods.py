@@ -31,10 +31,20 @@ DCGAN = "Radford et al. 2016, arXiv:1511.06434"
 TRAIN_DEFAULTS: dict[str, Any] = dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999))
 
 
+# Architecture versions (MethodSpec.arch_version, part of the run key when > 0). 1: the authors' Perturbative G and D
+# (commit 80eae65: bare Linear input, no ReLU after a perturbation layer, their residual D; D's masks from seeds
+# disjoint from G's, mask_seed and noise_level reaching the DCGAN perturbation builders). Every method whose G or
+# D has perturbation layers or is a Perturbative model has version 1 (the -conv controls too, for uniformity).
+PERT_ARCH_VERSION = 1
+
+
 def _register(name: str, build_G: Any, build_D: Any, g_kwargs: dict, d_kwargs: dict, paper: str,
               description: str) -> None:
+    pert = (build_G is PerturbativeGenerator or build_D is PerturbativeDiscriminator
+            or g_kwargs.get("conv") == "perturb" or d_kwargs.get("conv") == "perturb")
     register(MethodSpec(name=name, build_G=build_G, build_D=build_D, g_kwargs=g_kwargs, d_kwargs=d_kwargs,
-                        loss="ns", train_defaults=dict(TRAIN_DEFAULTS), description=description, paper=paper))
+                        loss="ns", train_defaults=dict(TRAIN_DEFAULTS), description=description, paper=paper,
+                        arch_version=PERT_ARCH_VERSION if pert else 0))
 
 
 def _pert(level: float, mask_source: str = "stored_uniform") -> dict[str, Any]:

@@ -26,6 +26,7 @@ class MethodSpec:
     train_defaults: dict[str, Any] = field(default_factory=dict)  # RunConfig fields the paper fixes
     description: str = ""                      # one line for tables
     paper: str = ""                            # citation key, e.g. "Kishi et al. 2019, arXiv:1902.01514"
+    arch_version: int = 0                      # bumped when G or D of this name changes; enters the run key when > 0
 
 
 METHODS: dict[str, MethodSpec] = {}

@@ -144,3 +144,29 @@ def test_grid_variants_label_rows(tmp_path):
     assert sorted(runs["method"]) == ["one ts", "ttur"] and set(runs["base_method"]) == {"dcgan"}
     assert runs.set_index("method").loc["ttur", "lr_d"] == 4e-4
     assert g.record("ttur", "synthetic", 0).config["lr_g"] == 1e-4
+
+
+def test_arch_version_changes_the_keys_of_changed_architectures_only():
+    """The authors' Perturbative G and D (commit 80eae65) changed the networks of the perturbative methods: their
+    run keys carry arch_version 1, so a run folder of the old networks is not reused; other methods keep theirs."""
+    from pgan_core.registry import get_method
+
+    # keys computed before arch_version existed (same code otherwise), hard-coded on purpose
+    assert RunConfig(method="dcgan").key() == "5f3d637d46dc"
+    assert RunConfig(method="dcgan", dataset="cifar10").key() == "a2849f70727f"
+    assert RunConfig(method="sngan").key() == "527d34345e3e"
+    assert RunConfig(method="sngan", dataset="cifar10").key() == "d8ccaf619e80"
+    assert RunConfig(method="g-dcgan+d-sn+da").key() == "48a04e854639"
+    assert RunConfig(method="pgan-g").key() != "9baaa4c01e86"
+    assert RunConfig(method="pgan-g", dataset="cifar10").key() != "e35103c90dfb"
+    assert RunConfig(method="pgan-gd").key() != "31d219236143"
+    assert RunConfig(method="dcgan-pert-gd").key() != "77b34542fb5f"
+    assert RunConfig(method="g-pert+d-sn").key() != "60794ae3acda"
+    assert RunConfig(method="g-dcgan+d-pnn").key() != "9cc8b6da3235"
+    changed = ["pgan-g", "pgan-gd", "pgan-g-nonoise", "pgan-gd-nonoise", "pgan-g-lcg", "pgan-g-mt", "pgan-g-conv",
+               "pgan-gd-conv", "dcgan-pert-g", "dcgan-pert-gd", "g-pert+d-dcgan", "g-pert-lcg+d-sn",
+               "g-pert-mt+d-critic", "g-dcgan+d-pnn", "g-resnet+d-pnn+ttur"]
+    assert all(get_method(m).arch_version == 1 for m in changed)
+    same = ["dcgan", "wgan-gp", "sastm", "sastm-add", "sngan", "sngan-pconv", "sngan-nice", "sngan-mask-both",
+            "g-dcgan+d-sn", "g-sastm+d-critic+wgan-gp", "g-resnet+spider-mnist+d-nice+da+mask-both+ttur"]
+    assert all(get_method(m).arch_version == 0 for m in same)
