@@ -127,8 +127,9 @@ def grammar() -> str:
 
 
 def _fail(name: str, why: str) -> ConfigError:
+    parts = "; ".join(line.strip() for line in grammar().splitlines())    # one line, as every error
     return ConfigError(f"parameter 'method': got {name!r}; {why}. Composed names are '+'-joined tokens in this "
-                       f"order:\n{grammar()}\ne.g. 'g-pert+d-nice+da+mask-both+ttur'")
+                       f"order: {parts}; e.g. 'g-pert+d-nice+da+mask-both+ttur'")
 
 
 def parse(name: str) -> list[Part]:

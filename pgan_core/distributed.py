@@ -86,7 +86,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .errors import ConfigError, DistributedError, bad_param
+from .errors import ConfigError, DistributedError, bad_param, is_number
 
 BACKENDS = ("gloo", "nccl")
 DEFAULT_TIMEOUT_S = 1800.0      # collective timeout: long enough for rank 0's evaluations, short of a hang
@@ -384,7 +384,7 @@ def launch(cfg: Any, nproc: int, run_dir: str | Path | None = None, *, timeout: 
     check_nproc(nproc, device_kind)
     backend = check_backend(backend, device_kind)
     DistEnv(world_size=nproc).check_batch(cfg.batch_size)
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+    if timeout is not None and not (is_number(timeout) and timeout > 0):
         raise bad_param("timeout", timeout, "a number of seconds > 0, or None")
     run_dir = Path(run_dir) if run_dir is not None else runs_root() / cfg.run_name()
     run_dir.mkdir(parents=True, exist_ok=True)

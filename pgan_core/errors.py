@@ -6,6 +6,7 @@ one line. Nothing else in the package raises bare ``ValueError`` for user input.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 
@@ -46,20 +47,23 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     return value
 
 
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a finite int or float (bool, NaN and +-inf are not)."""
+    return not isinstance(value, bool) and (isinstance(value, int) or isinstance(value, float) and math.isfinite(value))
+
+
 def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> Any:
-    """Return ``value`` if it is a positive (or non-negative) number of the right kind."""
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise bad_param(name, value, ("an integer" if integer else "a number") + (" >= 0" if allow_zero else " > 0"))
-    if value != value or (value < 0 if allow_zero else value <= 0):  # NaN or out of range
-        raise bad_param(name, value, ("an integer" if integer else "a number") + (" >= 0" if allow_zero else " > 0"))
+    """Return ``value`` if it is a finite positive (or non-negative) number of the right kind."""
+    kind = "an integer" if integer else "a finite number"
+    if not is_number(value) or (integer and not isinstance(value, int)) or (value < 0 if allow_zero else value <= 0):
+        raise bad_param(name, value, kind + (" >= 0" if allow_zero else " > 0"))
     return value
 
 
 def check_range(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> float:
-    """Return ``value`` if lo <= value <= hi (open ends as flagged), else raise ConfigError."""
-    text = f"a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    """Return ``value`` if it is finite and lo <= value <= hi (open ends as flagged), else raise ConfigError."""
+    text = f"a finite number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    if not is_number(value):
         raise bad_param(name, value, text)
     if (value <= lo if lo_open else value < lo) or (value >= hi if hi_open else value > hi):
         raise bad_param(name, value, text)

@@ -91,6 +91,7 @@ def test_impossible_or_malformed_names_say_why(name, expect):
     msg = str(info.value)
     assert "'method'" in msg and expect in msg
     assert "g-pert+d-nice+da+mask-both+ttur" in msg                    # the grammar and an example follow
+    assert "\n" not in msg and "discriminator (exactly one): d-dcgan" in msg   # one line, the grammar kept
 
 
 def test_unknown_plain_name_lists_methods_and_composition():

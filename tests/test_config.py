@@ -42,6 +42,38 @@ def test_bad_parameter_names_itself(name, value):
     assert name in msg and "allowed" in msg and "\n" not in msg
 
 
+INF, NAN = float("inf"), float("nan")
+NON_FINITE = [   # accepted before (inf passed every '> 0' check)
+    dict(lr_g=INF), dict(lr_d=-INF), dict(lr_g=NAN), dict(method="pgan-g", noise_level=NAN),
+    dict(method="pgan-g", noise_level=INF), dict(gp_lambda=INF), dict(gp_lambda=NAN), dict(ema_kimg=INF),
+    dict(ema_rampup=INF), dict(g_input_noise=INF), dict(betas_g=(0.5, NAN)), dict(betas_d=(INF, 0.9)),
+    dict(data_fraction=NAN), dict(method="sngan-nice", nice_gamma=INF), dict(method="sngan-nice", nice_eta=NAN),
+    dict(method="sngan-pconv", pconv_rate=NAN), dict(method="sngan-mask-both", d_mask_prob=NAN),
+]
+
+
+@pytest.mark.parametrize("params", NON_FINITE, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()))
+def test_non_finite_numbers_are_refused_in_one_line(params):
+    name = next(k for k in params if k != "method")
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_params(params)
+    msg = str(e.value)
+    assert msg.startswith(f"parameter '{name}': got ") and "allowed: a finite number" in msg and "\n" not in msg
+
+
+def test_number_checks_refuse_non_finite_values():
+    from pgan_core.errors import check_positive, check_range, is_number
+
+    assert is_number(3) and is_number(10 ** 400) and is_number(-0.5) and not is_number(True)
+    assert not any(is_number(v) for v in (INF, -INF, NAN, "1", None))
+    assert check_positive("x", 2.5) == 2.5 and check_range("x", 0.5, 0.0, 1.0) == 0.5
+    for v in (INF, NAN):
+        with pytest.raises(ConfigError, match=r"^parameter 'x': got .*; allowed: a finite number"):
+            check_positive("x", v, allow_zero=True)
+        with pytest.raises(ConfigError, match=r"^parameter 'x': got .*; allowed: a finite number in \[0"):
+            check_range("x", v, 0.0, INF)
+
+
 @pytest.mark.parametrize("params,name", MISPLACED)
 def test_option_for_another_method_or_mask_kind_is_refused(params, name):
     with pytest.raises(ConfigError) as e:

@@ -50,7 +50,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..errors import ConfigError, bad_param, check_positive, check_range
+from ..errors import ConfigError, bad_param, check_positive, check_range, is_number
 
 BETA_STEP = 1e-3    # Delta_beta, the controller's step per D update [A]
 ETA = 0.6           # target of the overfitting signal r_t (ADA's 0.6; papers.md allows 0.5) [A]
@@ -116,7 +116,7 @@ class BetaController:
 
     def step_beta(self, r_t: float) -> float:
         """Apply beta <- clip(beta + step * sign(r_t - eta), 0, beta_max) for a given r_t; return beta."""
-        if isinstance(r_t, bool) or not isinstance(r_t, (int, float)) or r_t != r_t:
+        if not is_number(r_t):
             raise bad_param("r_t", r_t, "a finite number in [-1, 1]")
         direction = (r_t > self.eta) - (r_t < self.eta)                  # sign(r_t - eta), 0 when equal
         self.beta = min(max(self.beta + self.step * direction, 0.0), self.beta_max)
@@ -124,7 +124,7 @@ class BetaController:
 
     def observe(self, s_t: float) -> float:
         """Fold one batch signal s_t into the EMA r_t (r_1 = s_1) and return r_t."""
-        if isinstance(s_t, bool) or not isinstance(s_t, (int, float)) or s_t != s_t:
+        if not is_number(s_t):
             raise bad_param("s_t", s_t, "a finite number in [-1, 1]")
         self.r = float(s_t) if self.r is None else self.ema * self.r + (1.0 - self.ema) * float(s_t)
         return self.r
