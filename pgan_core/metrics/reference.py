@@ -37,7 +37,7 @@ from .frechet import feature_stats
 from .inception import InceptionFeatures
 
 __all__ = ["reference_root", "reference_path", "split_features", "build_reference", "load_reference",
-           "reference_available"]
+           "reference_available", "fid_between_splits", "PEER_FID_TEST_VS_TRAIN"]
 
 REFERENCE_ENV = "PGAN_REFERENCES"
 SPLITS = ("train", "test")
@@ -167,6 +167,29 @@ def load_reference(dataset: str, split: str) -> dict[str, Any]:
     return {"mu": mu, "sigma": sigma, "n": n, "path": shown, "provenance": prov}
 
 
+# peer values of FID(CIFAR-10 test 10k, train 50k) with the same TF Inception weights, other pipelines
+PEER_FID_TEST_VS_TRAIN = {
+    "pytorch-gan-metrics (test suite; pytorch-fid's port of the network, PyTorch bilinear resize)": 3.1525,
+    "chainer-gan-lib (README; TF inception-2015-12-05, chainer port)": 3.2,
+}
+
+
+def fid_between_splits(dataset: str, split_a: str = "test", split_b: str = "train") -> dict[str, Any]:
+    """FID between the shipped statistics of two whole splits (e.g. CIFAR-10 test 10k vs train 50k), written
+    to ``references/inception/<dataset>-fid-<a>-vs-<b>.json`` with the peer values beside it."""
+    from ..results import git_commit
+    from .frechet import fid_from_stats
+
+    a, b = load_reference(dataset, split_a), load_reference(dataset, split_b)
+    fid = fid_from_stats(a["mu"], a["sigma"], b["mu"], b["sigma"])
+    out = {"dataset": dataset, "fid": fid, "protocol": f"fid{a['n']}_inception vs {split_b} {b['n']}",
+           "a": {"split": split_a, "n": a["n"], "file": a["path"]}, "b": {"split": split_b, "n": b["n"], "file": b["path"]},
+           "peers": PEER_FID_TEST_VS_TRAIN if (dataset, split_a, split_b) == ("cifar10", "test", "train") else {},
+           "commit": git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    atomic_write_json(reference_root() / "inception" / f"{dataset}-fid-{split_a}-vs-{split_b}.json", out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Build the shipped Inception reference statistics of dataset splits.")
     p.add_argument("--dataset", default="cifar10")
@@ -179,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     for split in args.splits:
         path = build_reference(args.dataset, split, chunk=args.chunk)
         print(f"wrote {path} (sha256 in {path.name}.sha256)", flush=True)
+    if set(SPLITS) <= {s for s in SPLITS if reference_available(args.dataset, s)}:
+        out = fid_between_splits(args.dataset, "test", "train")
+        print(f"FID({args.dataset} test {out['a']['n']} vs train {out['b']['n']}) = {out['fid']:.4f}; peers: "
+              + ", ".join(f"{v}" for v in out["peers"].values()), flush=True)
     return 0
 
 

@@ -87,3 +87,13 @@ def test_evaluator_measures_inception_fid_against_the_shipped_whole_split(tiny_s
 
     with pytest.raises(ConfigError, match="inception_reference"):
         Evaluator("cifar10", ["fid8_inception"], inception_reference="full")
+
+
+def test_fid_between_two_shipped_splits_is_written_with_the_peers(tiny_split, tmp_path):
+    ext = CountingExtractor()
+    ref.build_reference("cifar10", "test", extractor=ext, chunk=4, progress=False)
+    ref.build_reference("cifar10", "train", extractor=ext, chunk=4, progress=False)   # the same images here
+    out = ref.fid_between_splits("cifar10", "test", "train")
+    assert out["fid"] == pytest.approx(0.0, abs=1e-6) and out["peers"]             # identical sets: FID 0
+    saved = json.loads((tmp_path / "refs" / "inception" / "cifar10-fid-test-vs-train.json").read_text())
+    assert saved["fid"] == out["fid"] and saved["a"]["n"] == 11
