@@ -1,6 +1,6 @@
 """Headless reproduction: run notebooks with papermill for a profile.
 
-``python -m pgan_core.reproduce [--profile cpu|paper|smoke|auto] [--notebooks 01 ...] [--force]``
+``python -m pgan_core.reproduce [--profile cpu|paper|smoke|auto] [--notebooks 01 ...] [--force] [--concurrency N]``
 
 Each notebook runs with ``PROFILE=<profile>`` and ``WRITE_RESULTS=True``; its executed copy is
 written to ``results/<notebook>/executed.ipynb`` (atomically, once it has finished). A notebook
@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notebooks", nargs="*", default=None, help="names or 2-digit prefixes (default: all)")
     ap.add_argument("--force", action="store_true", help="re-run notebooks whose results are already complete")
     ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    ap.add_argument("--concurrency", type=int, default=None,
+                    help="training runs at once inside each notebook (sets PGAN_CONCURRENCY for the kernels; "
+                         "pgan_core.experiments.run_grid); default 1")
     ap.add_argument("--results", default=None,
                     help="results folder (default: results/ for cpu and paper; scratch/reproduce/ for smoke, so a "
                          "smoke run never replaces real results)")
@@ -95,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     if profile not in PROFILE_NAMES:
         print(f"error: parameter '--profile': got {args.profile!r}; allowed: auto, {', '.join(PROFILE_NAMES)}", file=sys.stderr)
         return 2
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            print(f"error: parameter '--concurrency': got {args.concurrency}; allowed: an integer >= 1", file=sys.stderr)
+            return 2
+        os.environ["PGAN_CONCURRENCY"] = str(args.concurrency)      # the kernels inherit it
     results_root = Path(args.results) if args.results else (
         REPO_ROOT / "scratch" / "reproduce" if profile == "smoke" else REPO_ROOT / "results")
     notebooks = select(args.notebooks)

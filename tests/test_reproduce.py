@@ -75,3 +75,12 @@ def test_smoke_reproduction_never_writes_results(tmp_path, monkeypatch, capsys):
     assert reproduce.main(["--profile", "smoke"]) == 0
     assert (tmp_path / "scratch" / "reproduce" / "01_ok" / "marker.txt").read_text() == "smoke"
     assert not (tmp_path / "results").exists()
+
+
+def test_concurrency_reaches_the_kernels_and_bad_values_are_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("PGAN_CONCURRENCY", raising=False)
+    assert reproduce.main(["--profile", "smoke", "--concurrency", "0", "--results", str(tmp_path)]) == 2
+    assert "--concurrency" in capsys.readouterr().err and not list(tmp_path.iterdir())
+    _notebooks(tmp_path, monkeypatch, **{"01_env": "import os\nassert os.environ['PGAN_CONCURRENCY'] == '3'"})
+    assert reproduce.main(["--profile", "smoke", "--concurrency", "3", "--results", str(tmp_path / "res")]) == 0
+    # the runner set it in os.environ; monkeypatch's undo of the first delenv removes it again after the test
