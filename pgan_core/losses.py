@@ -23,10 +23,11 @@ import torch.nn.functional as F
 from .errors import check_choice
 
 
-def _terms(d_real: torch.Tensor, d_fake: torch.Tensor) -> dict[str, float]:
-    """Mean logits on real and generated images, and s_t = mean(sign(D(x_real)))."""
-    return {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(),
-            "d_real_sign": torch.sign(d_real.detach()).float().mean().item()}
+def _terms(d_real: torch.Tensor, d_fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean logits on real and generated images, and s_t = mean(sign(D(x_real))): detached 0-d tensors (no sync)."""
+    d_real, d_fake = d_real.detach(), d_fake.detach()
+    return {"d_real": d_real.mean(), "d_fake": d_fake.mean(),
+            "d_real_sign": torch.sign(d_real).float().mean()}
 
 
 def ns_d(D, real, fake, gen=None, **_):

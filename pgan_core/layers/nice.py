@@ -47,6 +47,8 @@ Randomness: Z is drawn from **torch's global generator** (``torch.randn_like``),
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
@@ -243,16 +245,18 @@ class NiceRegularizer(nn.Module):
     def begin_d_step(self) -> None:
         self._terms = []
 
-    def d_regularizer(self) -> tuple[torch.Tensor | None, dict[str, float]]:
-        """(gamma * (L_cons(x) + L_cons(x~)), {'loss_cons': the sum}); (None, {}) when nothing was collected."""
+    def d_regularizer(self) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """(gamma * (L_cons(x) + L_cons(x~)), {'loss_cons': the sum, detached}); (None, {}) when nothing was
+        collected. The logged term stays a tensor (the loop converts it at a log step)."""
         terms, self._terms = self._terms, None
         if not terms:
             return None, {}
         cons = torch.stack(terms).sum()                                   # L_cons(x) + L_cons(x~)
-        return self.gamma * cons, {"loss_cons": cons.item()}
+        return self.gamma * cons, {"loss_cons": cons.detach()}
 
-    def after_d_step(self, terms: dict[str, float]) -> dict[str, float]:
-        """Controller step from ``terms['d_real_sign']`` (s_t); write beta into the AN modules; log beta and r_t."""
+    def after_d_step(self, terms: dict[str, Any]) -> dict[str, float]:
+        """Controller step from ``terms['d_real_sign']`` (s_t, a 0-d tensor of :mod:`pgan_core.losses` or a float;
+        read with float() here: the controller runs on the host); write beta into the AN modules; log beta and r_t."""
         if "d_real_sign" not in terms:
             raise bad_param("terms", sorted(terms), "the D loss terms including 'd_real_sign' (mean sign of D(x_real))")
         c, n = self.controller, int(self.n_updates)
