@@ -349,6 +349,7 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
             explode.update({k: e[k] for k in ("first_step", "count", "max")})
 
     params_G, params_D = count_params(G), count_params(D)
+    d_params = [p for p in D.parameters() if p.requires_grad]   # D's trainable weights (frozen in the G step)
     G_step, D_step, compile_event = G, D, None                # what the training steps call
     if fp.compile:
         G_step, D_step, compile_event = compile_for_training(cfg, G, D, loss, data, inputs, device, fp)
@@ -474,9 +475,11 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
             # ---- generator
             gen = _step_generator(cfg.seed, step, 63, device)
             z = dist_env.shard(inputs.draw(cfg.batch_size, gen)).to(device)
+            _set_grad(d_params, not FREEZE_D_IN_G_STEP)         # D's weight gradients of the G step: never used
             with fp.autocast():
                 loss_g = loss.g_loss(D_loss_view, G_step(z))
             update(loss_g, opt_g, G, "generator", step)
+            _set_grad(d_params, True)
             dist_env.sync_buffers(G, D)                       # BN running statistics: mean over ranks
             cur_nimg += cfg.batch_size
             if G_ema is not G:
@@ -528,6 +531,17 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
                       f"steps (first at iteration {explode['first_step']}, max {explode['max']:.3g})", RuntimeWarning)
     atomic_write_json(record_path, rec.to_dict())
     return rec
+
+
+# The G step differentiates through D for G's gradients only: D's weight gradients from it would be discarded
+# (the next D step's zero_grad drops them), so D's weights are frozen during it (as StyleGAN2-ADA does). The
+# weights every run ends with are unchanged (tests/test_training.py); False restores the old, wasteful order.
+FREEZE_D_IN_G_STEP = True
+
+
+def _set_grad(params: list[torch.Tensor], flag: bool) -> None:
+    for p in params:
+        p.requires_grad_(flag)
 
 
 def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, module: nn.Module, who: str, step: int,

@@ -278,3 +278,16 @@ def test_memorisation_sets_do_not_overlap_and_training_set_is_the_runs():
     held = load_dataset("synthetic", "test", max_images=512, seed=123)
     a = {bytes(x.numpy()) for x in train_set.images}
     assert not a & {bytes(x.numpy()) for x in held.images}
+
+
+@pytest.mark.parametrize("method", ["dcgan", "sngan-nice", "wgan-gp"])
+def test_freezing_d_in_the_g_step_leaves_every_weight_unchanged(tmp_path, monkeypatch, method):
+    """D's weight gradients of the G step are never used: skipping them changes no weight, bit for bit."""
+    from pgan_core import training
+
+    c = cfg(method=method, steps=4, ema_kimg=0.01)
+    train(c, tmp_path / "frozen", progress=False)
+    monkeypatch.setattr(training, "FREEZE_D_IN_G_STEP", False)
+    train(c, tmp_path / "old", progress=False)
+    wa, wb = _weights(tmp_path / "frozen"), _weights(tmp_path / "old")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
