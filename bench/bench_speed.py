@@ -7,8 +7,9 @@ eval off, no checkpoint inside the window) at ``--width`` (32) and batch 64, for
   * ``fp32``:         eager, NCHW, float32: the reference;
   * ``bf16``, ``cl``, ``bf16+cl``: ``cpu_amp`` (bf16 autocast) and/or ``channels_last`` (pgan_core.fastpath);
   * ``bf16+cl+compile``: + torch.compile (the one-off compile time is reported, not timed);
-  * ``main`` (sngan only): fp32 with the SNGAN generator block as it was before the fast-path work
-    (``F.interpolate`` nearest up-sampling, 1x1 shortcut after it), i.e. "today" in the speed issue.
+  * ``main``: fp32 as the loop ran before the fast-path work ("today" in the speed issue): D's weight
+    gradients computed in the G step (``training.FREEZE_D_IN_G_STEP = False``) and, for sngan, the generator
+    block with ``F.interpolate`` nearest up-sampling and its 1x1 shortcut after it.
 
 Variants of a method alternate over ``--rounds`` rounds (A B C .. A B C ..) and the median is reported, so
 a background load hits them alike. Inception (``--inception``): images/s of the FID features of
@@ -58,6 +59,7 @@ def _old_upblock_forward(self, x):
 
 def time_variant(method: str, variant: str, *, width: int, steps: int, warmup: int) -> dict:
     """Seconds per iteration of ``steps - warmup`` iterations of the real loop after ``warmup``."""
+    from pgan_core import training
     from pgan_core.models import resnet
 
     cfg = RunConfig(method=method, dataset="cifar10", width=width, batch_size=64, steps=steps, seed=0,
@@ -66,12 +68,14 @@ def time_variant(method: str, variant: str, *, width: int, steps: int, warmup: i
     saved = resnet.UpBlock.forward
     if variant == "main":
         resnet.UpBlock.forward = _old_upblock_forward
+        training.FREEZE_D_IN_G_STEP = False
     try:
         with tempfile.TemporaryDirectory() as tmp:
             rec = train(cfg, tmp, progress=False, resume=False)
             log = [json.loads(line) for line in (Path(tmp) / "log.jsonl").read_text().splitlines()]
     finally:
         resnet.UpBlock.forward = saved
+        training.FREEZE_D_IN_G_STEP = True
     ts = {e["step"]: e["train_seconds"] for e in log if e.get("kind") == "loss"}
     compiled = [e for e in log if e.get("event") in ("compiled", "compile_failed")]
     return {"sec_per_iter": (ts[steps] - ts[warmup]) / (steps - warmup), "mode": rec.fast_path.get("mode"),
@@ -82,8 +86,7 @@ def bench_train(methods: list[str], width: int, rounds: int) -> list[dict]:
     rows = []
     for method in methods:
         steps, warmup = (8, 2) if method.startswith("sngan") else (30, 6)
-        names = [v for v in VARIANTS if (v != "main" or method == "sngan")
-                 and (v != "bf16+cl+compile" or not method.startswith("sngan"))]
+        names = [v for v in VARIANTS if v != "bf16+cl+compile" or not method.startswith("sngan")]
         times: dict[str, list[float]] = {v: [] for v in names}
         info: dict[str, dict] = {}
         for r in range(rounds):
@@ -101,11 +104,10 @@ def bench_train(methods: list[str], width: int, rounds: int) -> list[dict]:
                          "speedup_vs_fp32": round(base / med, 3), "rounds": len(times[v]),
                          "all": [round(t, 4) for t in times[v]], "mode": info[v]["mode"],
                          "compile_event": info[v]["compile"]})
-        if method == "sngan":
-            main = statistics.median(times["main"])
-            for row in rows:
-                if row["method"] == "sngan":
-                    row["speedup_vs_main"] = round(main / row["sec_per_iter"], 3)
+        main = statistics.median(times["main"])
+        for row in rows:
+            if row["method"] == method:
+                row["speedup_vs_main"] = round(main / row["sec_per_iter"], 3)
     return rows
 
 
