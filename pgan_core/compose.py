@@ -61,7 +61,7 @@ def _parts() -> dict[str, Part]:
 
     da = "Zhao et al. 2020, arXiv:2006.10738"
     ttur = "Heusel et al. 2017, arXiv:1706.08500"
-    spider = "Asokan & Seelamantula 2023, arXiv:2305.07490"
+    spider = "Asokan & Seelamantula, CVPR 2023, arXiv:2305.07613"
     pert_g = lambda src: (("level", 0.1), ("mask_source", src))            # noqa: E731
     parts = [
         Part("g-dcgan", "g", "DCGAN G (transposed convs)", DCGAN, "DCGANGenerator", (("conv", "conv"),)),

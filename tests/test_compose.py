@@ -119,3 +119,9 @@ def test_a_composed_method_trains_and_reloads(tmp_path):
     assert rec.steps == 4 and rec.config["lr_d"] == 4e-4 and rec.config["d_mask"] == "spatial,spectral"
     G, c = load_snapshot_generator(tmp_path / "run" / "snapshot.pt")
     assert c["method"] == cfg.method and G(torch.randn(2, cfg.input_dim)).shape == (2, 3, 32, 32)
+
+
+def test_spider_tokens_cite_the_spider_gan_paper():
+    """Spider GAN is arXiv:2305.07613 (issue 17: 2305.07490 was cited)."""
+    spec = registry.get_method("g-dcgan+spider-mnist+d-dcgan")
+    assert "arXiv:2305.07613" in spec.paper and "2305.07490" not in spec.paper
