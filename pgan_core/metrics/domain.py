@@ -21,11 +21,22 @@ Training (``QUALITY_PRESETS``): Adam lr 1e-3, batch 128, seeded init and shuffli
 ``save_verified`` (state_dict + config + meta), with a ``.json`` beside it holding the test
 accuracy (full test split), training time, number of training images and sha256. A damaged
 cache file raises IntegrityError (delete it to retrain).
+
+Shipped extractors: the extractors committed results are measured with live in the repository,
+``references/domain/<same file name>`` (+ ``.sha256``, ``.json``), about 1 MB each. When present they are
+loaded instead of retrained, so a rerun on any machine measures domain metrics in the *same* feature
+space (an extractor retrained on another CPU differs in its last bits, and its FIDs with it).
+``$PGAN_DOMAIN_SHIPPED=0`` ignores them (the extractor is then trained here; ``source`` in its metadata
+says which). ``python -m pgan_core.metrics.domain --ship cifar10 mnist`` copies the cached (or newly
+trained) extractors into ``references/domain/``.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +47,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, check_choice, check_positive
 from ..io import atomic_write_json, cache_root, load_verified, save_verified, stable_hash
+from .reference import reference_root
 
 __all__ = ["DomainClassifier", "DomainExtractor", "load_domain_extractor", "train_domain_classifier",
            "domain_cache_path", "QUALITY_PRESETS"]
@@ -269,17 +281,63 @@ def load_domain_extractor(dataset: str, *, quality: str = "full", cache_dir: str
     check_choice("quality", quality, QUALITY_PRESETS)
     config = _train_config(dataset, quality, seed)
     path = domain_cache_path(dataset, quality, cache_dir=cache_dir, seed=seed)
-    if not path.is_file():
+    shipped = shipped_path(path.name)
+    source = "shipped"
+    if shipped is not None:
+        path = shipped
+    elif not path.is_file():
         with cache_lock(path):
             if not path.is_file():  # another process may have built it while we waited
                 _train_and_cache(config, path, device=device, progress=progress)
+        source = "trained here"
+    else:
+        source = "cache"
     blob = load_verified(path, what="domain extractor")
     meta = blob["meta"]
     model = DomainClassifier(int(meta["channels"]), int(meta["num_classes"]), tuple(blob["config"]["widths"]))
     model.load_state_dict(blob["state_dict"])
     sha = Path(str(path) + ".sha256").read_text().strip()
     return DomainExtractor(model, dataset=dataset, quality=quality, sha256=sha, test_accuracy=meta["test_accuracy"],
-                           meta=dict(meta, config=blob["config"]), path=path, batch_size=batch_size, device=device)
+                           meta=dict(meta, config=blob["config"], source=source), path=path, batch_size=batch_size,
+                           device=device)
+
+
+SHIPPED_ENV = "PGAN_DOMAIN_SHIPPED"
+
+
+def shipped_path(name: str) -> Path | None:
+    """``references/domain/<name>`` if it is shipped (and ``$PGAN_DOMAIN_SHIPPED`` is not '0'), else None."""
+    if os.environ.get(SHIPPED_ENV, "1") == "0":
+        return None
+    path = reference_root() / "domain" / name
+    return path if path.is_file() else None
+
+
+def ship(dataset: str, *, quality: str = "full", seed: int = 0, progress: bool = True) -> Path:
+    """Copy the cached extractor of ``dataset`` (trained first if missing) into ``references/domain/``."""
+    path = domain_cache_path(dataset, quality, seed=seed)
+    if not path.is_file():
+        load_domain_extractor(dataset, quality=quality, seed=seed, progress=progress)
+    load_verified(path, what="domain extractor")                     # never ship a damaged file
+    dest = reference_root() / "domain"
+    dest.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".sha256"):
+        shutil.copyfile(str(path) + suffix, str(dest / path.name) + suffix)
+    shutil.copyfile(path.with_suffix(".json"), dest / path.with_suffix(".json").name)
+    return dest / path.name
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Ship the domain extractors (copy them into references/domain/).")
+    p.add_argument("--ship", nargs="+", required=True, metavar="DATASET")
+    args = p.parse_args(argv)
+    for dataset in args.ship:
+        print(f"shipped {ship(dataset)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 
 
 def _train_and_cache(config: dict[str, Any], path: Path, *, device: str | torch.device, progress: bool) -> None:

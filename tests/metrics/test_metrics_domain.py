@@ -132,3 +132,35 @@ def test_mnist_smoke_extractor_accuracy():
     assert ext.channels == 1 and ext.num_classes == 10
     assert ext.test_accuracy > 0.80
     assert ext.meta["n_train"] == 2000 and ext.meta["n_test"] == 10000
+
+
+def test_shipped_extractor_is_loaded_instead_of_trained(tmp_path, fake_data, monkeypatch):
+    monkeypatch.setenv("PGAN_REFERENCES", str(tmp_path / "refs"))
+    monkeypatch.setenv("PGAN_CACHE", str(tmp_path / "cache"))
+    shipped = domain_mod.ship("fake", quality="smoke", progress=False)            # trains, then ships
+    assert shipped.parent == tmp_path / "refs" / "domain"
+    assert (shipped.parent / (shipped.name + ".sha256")).is_file() and shipped.with_suffix(".json").is_file()
+    trained = load_domain_extractor("fake", quality="smoke", cache_dir=tmp_path / "cache")
+
+    def no_training(*a, **k):
+        raise AssertionError("a shipped extractor must not be retrained")
+
+    monkeypatch.setattr(domain_mod, "_train_and_cache", no_training)
+    got = load_domain_extractor("fake", quality="smoke", cache_dir=tmp_path / "empty")   # another machine
+    assert got.meta["source"] == "shipped" and got.sha256 == trained.sha256 and got.path == shipped
+    monkeypatch.setenv("PGAN_DOMAIN_SHIPPED", "0")                   # retraining stays possible
+    with pytest.raises(AssertionError, match="must not be retrained"):
+        load_domain_extractor("fake", quality="smoke", cache_dir=tmp_path / "empty")
+
+
+def test_damaged_shipped_extractor_is_refused(tmp_path, fake_data, monkeypatch):
+    monkeypatch.setenv("PGAN_REFERENCES", str(tmp_path / "refs"))
+    trained = load_domain_extractor("fake", quality="smoke", cache_dir=tmp_path / "cache")
+    dest = tmp_path / "refs" / "domain"
+    dest.mkdir(parents=True)
+    data = bytearray(trained.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (dest / trained.path.name).write_bytes(bytes(data))
+    (dest / (trained.path.name + ".sha256")).write_text(trained.sha256 + "\n")
+    with pytest.raises(IntegrityError, match=trained.path.name):
+        load_domain_extractor("fake", quality="smoke", cache_dir=tmp_path / "other")
