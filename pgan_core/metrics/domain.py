@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -47,6 +48,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, check_choice, check_positive
 from ..io import atomic_write_json, cache_root, load_verified, save_verified, stable_hash
+from ..results import device_info, git_commit
 from .reference import reference_root
 
 __all__ = ["DomainClassifier", "DomainExtractor", "load_domain_extractor", "train_domain_classifier",
@@ -323,7 +325,10 @@ def ship(dataset: str, *, quality: str = "full", seed: int = 0, progress: bool =
     dest.mkdir(parents=True, exist_ok=True)
     for suffix in ("", ".sha256"):
         shutil.copyfile(str(path) + suffix, str(dest / path.name) + suffix)
-    shutil.copyfile(path.with_suffix(".json"), dest / path.with_suffix(".json").name)
+    info = json.loads(path.with_suffix(".json").read_text())
+    info["shipped"] = {"commit": git_commit(), "device": device_info(),
+                       "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    atomic_write_json(dest / path.with_suffix(".json").name, info)
     return dest / path.name
 
 

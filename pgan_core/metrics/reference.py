@@ -21,6 +21,7 @@ so no image of a split goes through Inception twice on one machine.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -31,9 +32,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data import load_dataset
 from ..errors import ConfigError, DataError, IntegrityError, check_choice, check_positive
 from ..io import REPO_ROOT, atomic_write_bytes, atomic_write_json, cache_root, load_verified, save_verified, sha256_file
-from .frechet import feature_stats
+from ..results import device_info, git_commit, package_versions
+from .frechet import feature_stats, fid_from_stats
 from .inception import InceptionFeatures
 
 __all__ = ["reference_root", "reference_path", "split_features", "build_reference", "load_reference",
@@ -55,8 +58,6 @@ def reference_path(dataset: str, split: str) -> Path:
 
 
 def _load_split(dataset: str, split: str):
-    from ..data import load_dataset
-
     return load_dataset(dataset, split)
 
 
@@ -101,8 +102,6 @@ def split_features(dataset: str, split: str, *, extractor: InceptionFeatures | N
 def build_reference(dataset: str, split: str, *, chunk: int = 1000, progress: bool = True,
                     extractor: InceptionFeatures | None = None) -> Path:
     """Compute mu, sigma of the whole split and write the reference file, its provenance and sha256."""
-    from ..results import device_info, git_commit, package_versions
-
     t0 = time.perf_counter()
     ext = extractor if extractor is not None else InceptionFeatures(batch_size=16)
     feats = split_features(dataset, split, extractor=ext, chunk=chunk, progress=progress)
@@ -110,8 +109,6 @@ def build_reference(dataset: str, split: str, *, chunk: int = 1000, progress: bo
     iu = np.triu_indices(sigma.shape[0])
     path = reference_path(dataset, split)
     path.parent.mkdir(parents=True, exist_ok=True)
-    import io
-
     buf = io.BytesIO()
     np.savez(buf, mu=mu, sigma_triu=sigma[iu], n=np.int64(len(feats)), dim=np.int64(sigma.shape[0]))
     atomic_write_bytes(path, buf.getvalue())
@@ -177,9 +174,6 @@ PEER_FID_TEST_VS_TRAIN = {
 def fid_between_splits(dataset: str, split_a: str = "test", split_b: str = "train") -> dict[str, Any]:
     """FID between the shipped statistics of two whole splits (e.g. CIFAR-10 test 10k vs train 50k), written
     to ``references/inception/<dataset>-fid-<a>-vs-<b>.json`` with the peer values beside it."""
-    from ..results import git_commit
-    from .frechet import fid_from_stats
-
     a, b = load_reference(dataset, split_a), load_reference(dataset, split_b)
     fid = fid_from_stats(a["mu"], a["sigma"], b["mu"], b["sigma"])
     out = {"dataset": dataset, "fid": fid, "protocol": f"fid{a['n']}_inception vs {split_b} {b['n']}",
