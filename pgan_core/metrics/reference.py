@@ -122,6 +122,8 @@ def build_reference(dataset: str, split: str, *, chunk: int = 1000, progress: bo
                       "resize": "tf1-bilinear 299x299 (torch-fidelity's arithmetic)", "input": "uint8 -> (x-128)/128"},
         "statistics": "mean and unbiased covariance in float64 (pgan_core.metrics.frechet.feature_stats); "
                       "sigma stored as its upper triangle, row-major (numpy.triu_indices)",
+        "code_sha256": {name: sha256_file(Path(__file__).parent / name)            # the feature code that ran
+                        for name in ("inception.py", "inception_fast.py", "reference.py")},
         "commit": git_commit(), "device": device_info(), "versions": package_versions(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_seconds_last_build": round(time.perf_counter() - t0, 1),
