@@ -89,3 +89,15 @@ def test_bf16_changes_the_arithmetic():
     assert low.dtype == torch.bfloat16 or not torch.equal(low.float(), ref)
     assert not torch.equal(low.float(), ref)
     torch.testing.assert_close(low.float(), ref, rtol=0.1, atol=0.1)
+
+
+@pytest.mark.skipif(not fastpath.cpu_bf16_supported(), reason="this CPU has no native bf16")
+@pytest.mark.parametrize("method", ["sngan-mask-both", "sngan-nice", "sngan-pconv", "wgan-gp", "pgan-gd", "sastm"])
+def test_every_family_trains_on_the_fast_path(tmp_path, method):
+    """Spectral masks (FFT), NICE's two passes, PConv, WGAN-GP's double backward, perturbation layers, SASTM."""
+    c = cfg(method=method, steps=3, eval_every=0, ckpt_every=3, eval_protocols=(), cpu_amp=True,
+            channels_last=True, diffaugment="color,translation,cutout")
+    rec = train(c, tmp_path, progress=False)
+    assert rec.status == "complete" and rec.fast_path["mode"] == "bf16+cl"
+    losses = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines() if '"loss"' in l]
+    assert losses and all(torch.isfinite(torch.tensor([l["loss_d"], l["loss_g"]])).all() for l in losses)
