@@ -1,7 +1,7 @@
 """Linear congruential generator (LCG) for algorithmic perturbation masks.
 
 Scope: the mask generator of the Perturbative GAN code's ``LCGNoiseLayer2D`` (Kishi et al. 2019,
-arXiv:1902.01514; see ``/work/shared/papers.md`` section 1.4). A mask element is a deterministic
+arXiv:1902.01514, "Perturbative GAN: GAN with Perturbation Layers"). A mask element is a deterministic
 function of (layer seed, element index), so hardware can regenerate masks instead of storing them.
 
 Recurrence (exact integer arithmetic, raster order (c, h, w) of the mask)::

@@ -1,8 +1,7 @@
 """Domain feature extractor: a small classifier trained by the project on each dataset, cached.
 
-Why: the standard Inception network runs at ~5 images/s on a 2-core CPU, so FID/KID/IS curves
-during CPU-scale reproductions use a native-resolution (32x32) classifier instead
-(/work/shared/papers.md 0.3). Numbers from it are labelled ``*_domain`` and are never compared
+Why: the standard Inception network runs at ~15 images/s on a 2-core CPU (fast path), so FID/KID/IS
+curves during CPU-scale reproductions use a native-resolution (32x32) classifier instead. Numbers from it are labelled ``*_domain`` and are never compared
 with published Inception numbers.
 
 Network (``DomainClassifier``), uint8 input mapped to [-1, 1]:

@@ -5,7 +5,7 @@ Nash Equilibrium" (TTUR), arXiv:1706.08500, section 6:
 
     FID = ||mu_1 - mu_2||^2 + Tr(S_1) + Tr(S_2) - 2 Tr((S_1 S_2)^{1/2})
 
-Numerics (see /work/shared/ecosystem.md 1.7):
+Numerics:
 
 * statistics are accumulated in float64 (two passes: mean, then centred scatter), with the
   unbiased covariance (ddof=1, as ``np.cov`` in the TTUR code);

@@ -5,7 +5,7 @@ Reference: Asokan & Seelamantula, "Spider GAN: Leveraging Friendly Neighbors to 
 Training", CVPR 2023, arXiv:2305.07613; official code DarthSid95/clean-sid ``sid.py``
 (``signed_distance``). Background (PolyGAN): the optimal gradient-regularised discriminator is a
 difference of polyharmonic potentials centred on target and source samples; SID evaluates such a
-potential at points drawn uniformly around the target mean (/work/shared/papers.md section 7.4).
+potential at points drawn uniformly around the target mean (Asokan & Seelamantula 2023, section on SID).
 
 With source features F_s (N_s, d), target features F_t (N_t, d), mu_t the target mean and sigma_t
 the per-dimension target standard deviation, for each radius index r:
