@@ -164,13 +164,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--n-images", type=int, default=64)
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "speed_cpu.json"))
+    p.add_argument("--merge", action="store_true", help="keep the other sections and methods of an existing --out")
     args = p.parse_args(argv)
     if not (args.train or args.inception or args.concurrency):
         args.train = args.inception = args.concurrency = True
     t0 = time.perf_counter()
     out: dict = {"what": __doc__.splitlines()[0]}
+    previous = json.loads(Path(args.out).read_text()) if args.merge and Path(args.out).is_file() else {}
     if args.train:
-        out["train"] = bench_train(args.methods, args.width, args.rounds)
+        rows = bench_train(args.methods, args.width, args.rounds)
+        kept = [r for r in previous.get("train", []) if r["method"] not in args.methods]
+        out["train"] = kept + rows
+        if kept:                                                     # the other rows come from an earlier sitting
+            out["train_rerun"] = {"methods": args.methods, "earlier_rows_provenance": previous.get("provenance")}
+    for key in ("inception", "concurrency"):
+        if key in previous:
+            out[key] = previous[key]
     if args.inception:
         out["inception"] = bench_inception(args.n_images, args.rounds)
         print(f"  inception: {out['inception']['images_per_s']} images/s, speed-up {out['inception']['speedup']}x, "

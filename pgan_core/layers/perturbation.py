@@ -188,8 +188,11 @@ class PerturbationLayer(nn.Module):
         if (C, H, W) != (self.in_channels, *self.spatial):
             raise ConfigError(f"PerturbationLayer: input shape {tuple(x.shape)} does not match "
                               f"in_channels={self.in_channels}, spatial={self.spatial}")
-        N = self.mask
+        N = self.mask                                                           # one access: lcg_forward regenerates
+        N = N if N.dtype == x.dtype else N.to(x.dtype)                         # bf16 under autocast
         if self.fan_out == 1:
+            if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+                N = N.unsqueeze(0).contiguous(memory_format=torch.channels_last)  # (1, C, H, W) NHWC, as x
             p = torch.add(x, N, alpha=self.level)                              # x + level N: (B, C, H, W)
         else:
             m = self.fan_out
