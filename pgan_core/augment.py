@@ -3,7 +3,7 @@ r"""DiffAugment: differentiable colour, translation and cutout augmentation of D
 Reference: S. Zhao, Z. Liu, J. Lin, J.-Y. Zhu, S. Han. *Differentiable Augmentation for
 Data-Efficient GAN Training.* NeurIPS 2020, arXiv:2006.10738 (code: mit-han-lab/data-efficient-gans).
 Re-implemented here from the paper's description of the operations; no code was copied. NICE and
-MaskedGAN run on top of it (papers.md 0.5, 4.5, 5.5).
+MaskedGAN run on top of it (Ni & Koniusz 2023; Huang et al. 2022).
 
 Operations on x of shape (B, C, H, W), every random number drawn per image (u ~ U[0, 1)):
 

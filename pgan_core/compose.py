@@ -35,7 +35,7 @@ from typing import Any
 from .errors import ConfigError
 
 SEP = "+"
-DA_POLICY = "color,translation,cutout"          # DiffAugment policy of the data-efficient papers (papers.md 0.5)
+DA_POLICY = "color,translation,cutout"          # DiffAugment policy of the data-efficient papers (Zhao et al. 2020)
 TTUR_LRS = dict(lr_d=4e-4, lr_g=1e-4)           # [A] see the module docstring
 
 

@@ -69,12 +69,12 @@ class RunConfig:
     betas_d: tuple[float, float] | None = None
     n_critic: int | None = None           # D steps per G step (None = the method's setting, default 1)
     diffaugment: str = ""                 # DiffAugment policy on every D input, e.g. 'color,translation,cutout'; '' = off
-    # --- discriminator-side methods (papers.md 2, 4, 5); None = the method's registry setting
+    # --- discriminator-side methods (PConv, NICE, MaskedGAN); None = the method's registry setting
     pconv_kind: str | None = None         # PConv perturbation: 'dropout', 'channel', 'gaussian' (PConv methods only)
     pconv_rate: float | None = None       # PConv rate p in [0, 1) (PConv methods only)
     nice_gamma: float | None = None       # NICE consistency weight gamma >= 0 (NICE methods only; 0 = noise only)
     nice_eta: float | None = None         # NICE target eta of r_t in [-1, 1] (NICE methods only)
-    # MaskedGAN masking of every D input, after DiffAugment: D(mask(augment(x))); parameters of papers.md 5.3 [A]
+    # MaskedGAN masking of every D input, after DiffAugment: D(mask(augment(x))); our parameters [A] (Huang et al. 2022)
     d_mask: str | None = None             # '' (off), 'spatial', 'spectral' or 'spatial,spectral'; None = method's
     d_mask_prob: float = 1.0              # probability in (0, 1] that a D input image is masked (q_0 = 1 - prob)
     d_mask_ratio: float = 0.3             # spatial: fraction rho in (0, 1) of the shifted P x P cells zeroed
@@ -359,7 +359,7 @@ PROFILES: dict[str, Profile] = {
         grid_images=64),
     "paper": Profile(
         name="paper", seeds=(0, 1, 2),
-        # 200 epochs of CIFAR-10 at batch 64 (the Perturbative GAN train scripts: papers.md 1.5)
+        # 200 epochs of CIFAR-10 at batch 64 (the Perturbative GAN train scripts: Kishi et al. 2019, arXiv:1902.01514)
         # bf16 autocast + torch.compile(mode='reduce-overhead', CUDA graphs): 2.6x (DCGAN) and 3.2x (perturbative G)
         # the images/s of a plain fp32 loop on an H100 (bench/bench_gpu.py, bench/results/)
         run=dict(steps=156_250, batch_size=64, width=128, eval_every=5000, ckpt_every=5000, log_every=100,

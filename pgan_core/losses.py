@@ -9,7 +9,7 @@ happen on ``gen``'s device. Logged terms are detached 0-d tensors, not Python fl
 never waits for the device; the loop converts them when it writes a log line.
 
 Logged terms of every ``d_loss``: ``d_real`` and ``d_fake`` (mean logits) and ``d_real_sign`` =
-mean(sign(D(x_real))), the overfitting signal s_t of ADA and NICE (papers.md 4.3), which NICE's
+mean(sign(D(x_real))), the overfitting signal s_t of ADA (Karras et al., NeurIPS 2020) and NICE [A], which NICE's
 beta controller reads after each D step.
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ SNGAN ResNet backbone of the discriminator-side papers (PConv, NICE, MaskedGAN).
 Imported lazily by :mod:`pgan_core.registry`; importing it registers every method below once.
 The Perturbative GAN methods use the DCGAN baseline's non-saturating loss [A] (the authors' ``main.py``
 trains with WGAN-GP: :mod:`pgan_core.models.perturbative`, deviation (f)) and that paper's train scripts'
-Adam settings (lr 2e-4, betas (0.5, 0.999) for G and D; papers.md 1.5). The WGAN-GP methods carry
+Adam settings (lr 2e-4, betas (0.5, 0.999) for G and D; Kishi et al.'s code). The WGAN-GP methods carry
 their own defaults (see the section below). TTUR and Spider GAN are not methods of their own:
 they change the optimiser (lr_d, lr_g) and the generator input (g_input) of a method, by config.
 
@@ -79,9 +79,9 @@ _register("pgan-g-mt", PerturbativeGenerator, DCGANDiscriminator, _pert(0.1, "se
           "pgan-g with seeded Mersenne-Twister U[0,1) masks (regenerated, not stored)")
 
 
-# ---------------------------------------------------------------- Self-Sparse GAN (papers.md 3)
+# ---------------------------------------------------------------- Self-Sparse GAN (Qian et al. 2021)
 # WGAN-GP with the DCGAN-like nets of Gulrajani et al. (BN in G, none in the critic), lambda 10, n_critic 5,
-# Adam 1e-4 (0.5, 0.9): the base model of Self-Sparse GAN [A, papers.md 3.4]. The same entry is the
+# Adam 1e-4 (0.5, 0.9): the base model of Self-Sparse GAN [A, settings not retrieved]. The same entry is the
 # WGAN-GP of the TTUR notebook, where the learning rates, betas and n_critic are overridden per run.
 WGAN_GP = "Gulrajani et al. 2017, arXiv:1704.00028"
 SSGAN = "Qian et al. 2021, arXiv:2101.10556"
@@ -102,11 +102,11 @@ _register_wgan("sastm-add", dict(conv="conv", sastm="add"), SSGAN,
                "ablation: SASTM with additive recombination F_c + F_s")
 
 
-# ---------------------------------------------------------------- SNGAN ResNet family (PConv / NICE / MaskedGAN backbone, papers.md 0.5, 2)
+# ---------------------------------------------------------------- SNGAN ResNet family (PConv / NICE / MaskedGAN backbone)
 # The CIFAR ResNet of Miyato et al. (G 4w, D 2w channels, spectral norm in D; pgan_core.models.resnet), hinge loss,
 # Adam 2e-4 with betas (0.0, 0.9) for G and D and n_critic 5: the SNGAN CIFAR ResNet settings (Miyato et al. 2018,
 # section 4 / official chainer configs; also Mimicry's SNGAN CIFAR-10 config) [R]. PConv's own settings were not
-# retrieved; papers.md 2.3/2.5 propose this backbone and loss [A], PConv kind 'dropout', rate 0.1 [A].
+# retrieved; this backbone and loss are our choice [A], PConv kind 'dropout', rate 0.1 [A].
 from .models.resnet import ResNetDiscriminator, ResNetGenerator  # noqa: E402
 
 SNGAN = "Miyato et al. 2018, arXiv:1802.05957"
@@ -126,9 +126,9 @@ _register_sngan("sngan-pconv", dict(conv="pconv", pconv_kind="dropout", pconv_ra
                 "sngan with PConv (input dropout p 0.1) on every 3x3 conv of D except the first (RGB) one")
 
 
-# NICE (papers.md 4): adaptive noise in D's two deeper blocks (2 of 4, [A]), beta from the r_t controller (step 1e-3,
+# NICE (NeurIPS 2023): adaptive noise in D's two deeper blocks (2 of 4, [A]), beta from the r_t controller (step 1e-3,
 # eta 0.6, beta_max 1, EMA 0.9; [A] after the authors' CHAIN code), consistency weight gamma 5 [A: {1, 5, 10}].
-# Run it with diffaugment='color,translation,cutout' for the papers' setting (NICE sits on top of DA, papers.md 4.5).
+# Run it with diffaugment='color,translation,cutout' for the papers' setting (NICE sits on top of DA/ADA [R]).
 NICE = "Ni & Koniusz, NeurIPS 2023, openreview.net/forum?id=YFW6MVGVTn"
 from .layers.nice import GAMMA as NICE_GAMMA  # noqa: E402
 
@@ -138,8 +138,8 @@ _register_sngan("sngan-nice", dict(conv="conv", nice=True, nice_gamma=NICE_GAMMA
 _register_sngan("sngan-nice-noise", dict(conv="conv", nice=True, nice_gamma=0.0), NICE + "; " + SNGAN,
                 "ablation: sngan-nice without the consistency loss (adaptive noise only)")
 
-# MaskedGAN (papers.md 5): masking of every D input in the training loop (RunConfig.d_mask and d_mask_*; defaults
-# P 4, rho 0.3, K 4 bands with 1 masked, energy-weighted, DC band kept, every image masked) [A, papers.md 5.3/5.5].
+# MaskedGAN (Huang et al. 2022): masking of every D input in the training loop (RunConfig.d_mask and d_mask_*; defaults
+# P 4, rho 0.3, K 4 bands with 1 masked, energy-weighted, DC band kept, every image masked) [A, values not retrieved].
 MASKEDGAN = "Huang et al., NeurIPS 2022, openreview.net/forum?id=js2ssA77fX"
 _register_sngan("sngan-mask-spatial", dict(conv="conv"), MASKEDGAN + "; " + SNGAN,
                 "sngan + MaskedGAN shifted spatial masking of D's inputs (P 4, ratio 0.3)", d_mask="spatial")

@@ -1,7 +1,7 @@
 """Mechanism probes of G and D: numbers that track a paper's claims about *how* a method works.
 
 Discriminator (:func:`discriminator_probes`): the memorisation gap of PConv / NICE / MaskedGAN
-(papers.md 2.4-2.5: "the memorisation gap E[D(x_train)] - E[D(x_heldout)] over training"):
+(PConv, Park et al., arXiv:2101.10841, claims less D memorisation; we track E[D(x_train)] - E[D(x_heldout)] [A]):
 
 * ``d_train``   = mean D(x) over a fixed set of the run's training images,
 * ``d_heldout`` = mean D(x) over a fixed set of held-out images (the dataset's test split),
@@ -12,7 +12,7 @@ unchanged) under ``torch.no_grad``, on the raw images (no DiffAugment, no masks)
 
 Generator:
 
-Self-Sparse GAN (Qian et al., arXiv:2101.10556; papers.md 3.2, 3.6) claims that its SASTM
+Self-Sparse GAN (Qian et al., arXiv:2101.10556, abstract [V]) claims that its SASTM
 (:mod:`pgan_core.layers.sastm`) (i) produces sparse feature maps, via non-negative coefficients
 many of which are exactly zero, and (ii) alleviates the zero-gradient problem by driving the
 deconvolution (transposed-convolution) weights away from negative values. Logging these numbers

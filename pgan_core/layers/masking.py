@@ -4,9 +4,9 @@ Reference: J. Huang, K. Cui, D. Guan, A. Xiao, F. Zhan, S. Lu, S. Liao, E. Xing.
 Adversarial Networks are Data-Efficient Generation Learners.* NeurIPS 2022,
 https://openreview.net/forum?id=js2ssA77fX . No official code was found.
 
-What is verified [V] (papers.md 5.2): images are masked "in the spatial dimensions with random
+What is verified [V] (abstract and supplement): images are masked "in the spatial dimensions with random
 shifts" and "certain image spectral bands" are masked "with self-adaptive probabilities", real and
-fake D inputs alike. **The exact masks were not retrieved**; this module implements papers.md 5.3's
+fake D inputs alike. **The exact masks were not retrieved**; this module implements our
 proposal [A]. For x of shape (B, C, H, W), every image gets its own mask, shared by its C channels.
 
 Shifted spatial masking (:func:`spatial_mask`), patch size P, ratio rho in (0, 1)::
@@ -23,7 +23,7 @@ Shifted spatial masking (:func:`spatial_mask`), patch size P, ratio rho in (0, 1
     continues on the opposite side, as ``torch.roll`` of the unshifted grid would), so every cell
     has P x P pixels and, when P divides H and W, exactly k * P^2 pixels = floor(rho * HW / P^2) * P^2
     are masked whatever the shift, and every pixel is masked with the same probability.
-  * ``'clip'`` (papers.md 5.3's wording): cells partly outside the image are clipped, so with a
+  * ``'clip'`` (the plain shifted grid [A]): cells partly outside the image are clipped, so with a
     non-zero shift there are ceil((H - dy) / P) + 1 rows of cells (9 for H = 32, P = 4), the border
     cells are smaller and the masked pixel fraction varies with the shift; k is floor(rho * n_cells)
     of that image's cells.
@@ -35,7 +35,7 @@ Balanced spectral masking (:func:`spectral_mask`), K = ``n_bands`` bands, m = ``
     choose m of the K bands per image, without replacement, with probabilities p_k
     x_masked = Re( IFFT2( X_f \odot M_spectral ) ),   M_spectral = 0 on the chosen bands, 1 elsewhere
 
-  ``balanced=True`` (papers.md 5.3's default [A]): p_k proportional to band k's share of the image's
+  ``balanced=True`` (default [A]): p_k proportional to band k's share of the image's
   spectral energy sum_{c, (u,v) in band k} |X_f|^2 (the "self-adaptive" probabilities; a floor of
   1e-6 keeps every band possible), drawn with ``torch.multinomial``; ``balanced=False``: uniform p_k.
   *Ours* [A]: a fixed number m of bands per image instead of independent Bernoulli(p_k) draws, so
@@ -47,12 +47,12 @@ Balanced spectral masking (:func:`spectral_mask`), K = ``n_bands`` bands, m = ``
   and the lowest frequencies, is never masked (p_0 = 0; the m bands are drawn among bands 1 .. K-1).
   Natural images hold most of their energy in band 0, so without this the energy-weighted rule
   masks it almost always (an all-but-blank D input, not a "masked" image); ``keep_dc=False`` gives
-  papers.md 5.3's rule as written.
+  the plain energy-weighted rule (band 0 included).
 
-In the training loop (:class:`DInputMask`, papers.md 5.3 "Combination"): every D input image, real
+In the training loop (:class:`DInputMask`) [A]: every D input image, real
 or fake, in the D and the G step, is masked with probability ``prob`` (q_0 = 1 - prob) and left
 intact otherwise; when both kinds are on, a masked image gets spatial or spectral masking with
-equal probability (q_s = q_f = prob / 2) [A: papers.md leaves q open]. One u ~ U[0, 1) per image
+equal probability (q_s = q_f = prob / 2) [A: the paper's odds were not retrieved]. One u ~ U[0, 1) per image
 picks its case. With DiffAugment also on, the loop masks the *augmented* images:
 D(mask(augment(x))).
 

@@ -4,7 +4,7 @@ Reference: Y. Ni, P. Koniusz. *NICE: NoIse-modulated Consistency rEgularization 
 GANs.* NeurIPS 2023, pp. 13773-13801, https://openreview.net/forum?id=YFW6MVGVTn . The official
 repository (github.com/MaxwellYaoNi/NICE) held only a README and a pipeline figure when read.
 
-Equations (papers.md 4.2 [V], 4.3 [A]):
+Equations (Ni & Koniusz 2023: abstract and pipeline figure [V]; our choices [A]):
 
     AN(X)   = X \odot Z,   Z ~ N(1, \beta^2 I)   element-wise, fresh per forward   (adaptive noise) [V]
     s_t     = mean( sign( D(x_real) ) )          over the real batch of step t                          [A]
@@ -19,15 +19,15 @@ Parts and their status:
     with D; never trained). The noise is on in training mode only; at eval, and whenever beta = 0,
     the module returns its input unchanged. One beta is shared by every AN module of D [V]:
     :meth:`BetaController.apply` writes the controller's beta into all of them.
-  * :class:`BetaController` is the update rule of papers.md 4.3 [A], copied in form from the same
+  * :class:`BetaController` is our update rule [A] (NICE's constants were not retrieved), copied in form from the same
     authors' CHAIN code [V for CHAIN]: an EMA (0.9) of the mean sign of the real logits, a step of
     ``step`` = Delta_beta = 1e-3 towards more noise when r_t > eta and less when r_t < eta (none when
     equal, sign(0) = 0), clipped to [0, beta_max]. Defaults [A]: step 1e-3, eta 0.6 (ADA's target;
-    papers.md allows 0.5 or 0.6), beta_max 1, beta_0 = 0. *Ours* [A]: the EMA starts at the first
+    CHAIN's default is 0.5), beta_max 1, beta_0 = 0. *Ours* [A]: the EMA starts at the first
     observed s_t (r_1 = s_1), not at 0, so the controller reacts from the first step.
   * :func:`consistency_loss` is ||f_1 - f_2||^2 normalised by the feature dimension and averaged
     over the batch, i.e. the mean of the squared element differences [A: normalisation]; f are the
-    features after the last block, before the head (papers.md 4.2). Gradients flow into both passes.
+    features after the last block, before the head (Ni & Koniusz 2023 [V]). Gradients flow into both passes.
   * :func:`two_noisy_passes` runs the deeper blocks B_l .. B_L twice on the same X_{l-1}; the
     blocks before l run once without noise (the caller's job). Which block is l and the weight
     gamma were not retrieved [A: l = second half of D's blocks, gamma in {1, 5, 10}] and are the
@@ -35,11 +35,11 @@ Parts and their status:
 
 In the training loop: :class:`NiceRegularizer` is the D-side plugin a NICE discriminator exposes as
 ``D.d_plugin`` (see :mod:`pgan_core.training`): during a D step it collects L_cons of every forward of
-D (real and generated inputs: papers.md 4.2), returns gamma * sum of them as the extra D loss, and
+D (real and generated inputs: Ni & Koniusz 2023), returns gamma * sum of them as the extra D loss, and
 after the optimiser step folds s_t (the loss's ``d_real_sign`` term) into the controller and writes
 beta into D's AN modules. Its beta, r_t and update count are float64 / int64 *buffers*, so they are
 saved with D's ``state_dict`` and a resumed run continues bit-exactly. Default gamma = 5 [A: the
-middle of papers.md 4.3's sweep {1, 5, 10}]; gamma = 0 is the "AN only" ablation (one pass, no
+middle of a sweep {1, 5, 10}; NICE's gamma was not retrieved]; gamma = 0 is the "AN only" ablation (one pass, no
 L_cons). *Ours*: with the WGAN-GP loss the penalty's forward on the interpolates is collected too.
 
 Randomness: Z is drawn from **torch's global generator** (``torch.randn_like``), so
@@ -55,10 +55,10 @@ import torch.nn as nn
 from ..errors import ConfigError, bad_param, check_positive, check_range, is_number
 
 BETA_STEP = 1e-3    # Delta_beta, the controller's step per D update [A]
-ETA = 0.6           # target of the overfitting signal r_t (ADA's 0.6; papers.md allows 0.5) [A]
+ETA = 0.6           # target of the overfitting signal r_t (ADA's 0.6; CHAIN's default is 0.5) [A]
 BETA_MAX = 1.0      # upper clip of beta [A]
 R_EMA = 0.9         # decay of the EMA of mean(sign(D(x_real))) (CHAIN) [A]
-GAMMA = 5.0         # weight gamma of the consistency loss (middle of papers.md 4.3's {1, 5, 10}) [A]
+GAMMA = 5.0         # weight gamma of the consistency loss (middle of a sweep {1, 5, 10}; NICE's not retrieved) [A]
 
 
 class AdaptiveNoise(nn.Module):
@@ -188,7 +188,7 @@ def two_noisy_passes(blocks: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, 
     modules); any module mapping ``h`` to features works. The two passes share weights and differ
     only by the noise, so in eval mode (or at beta = 0) f_1 == f_2. The passes run one after the
     other, so layers with batch statistics see each pass's batch separately. Either output can feed
-    D's head for the adversarial loss (papers.md 4.2).
+    D's head for the adversarial loss (Ni & Koniusz 2023 [V]).
     """
     if not isinstance(blocks, nn.Module):
         raise bad_param("blocks", type(blocks).__name__, "an nn.Module (e.g. nn.Sequential of D blocks)")

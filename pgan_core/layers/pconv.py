@@ -5,10 +5,10 @@ Generative Adversarial Network.* arXiv:2101.10841 (2021; v1 titled *Generative A
 Network using Perturbed-Convolutions*); Neural Computing and Applications (2022). No official code
 was found.
 
-What the abstracts state [V] (papers.md 2.2): PConv "randomly disturbs the input tensor before the
+What the abstracts state [V] (arXiv and journal): PConv "randomly disturbs the input tensor before the
 convolution" and "performs not only a convolution operation but also a dropout one"; the
 perturbation is active during training only. **The exact operation was not retrieved**; this module
-implements the proposal of papers.md 2.3 [A], with the perturbation kind switchable
+implements our proposal [A], with the perturbation kind switchable
 (``kind``, one of ``PERTURB_KINDS``) and rate p (``rate``, in [0, 1))::
 
     eval:                    PConv(x) = Conv(x)
@@ -16,10 +16,10 @@ implements the proposal of papers.md 2.3 [A], with the perturbation kind switcha
     'channel':               PConv(x) = Conv( x \odot M / (1 - p) ),   M_{bc11} ~ Bernoulli(1 - p)
     'gaussian':              PConv(x) = Conv( x + p \, \epsilon ),     \epsilon_{bchw} ~ N(0, 1)
 
-[A] choices, all from papers.md 2.3 unless marked *ours*:
+[A] choices (the paper's exact operation was not retrieved; *ours* marks implementation details):
 
   * 'dropout' is element-wise (each (b, c, h, w) position independently) and **rescaled** by
-    1/(1 - p), as in papers.md 2.3's formula and ``nn.Dropout``, so E[input] is unchanged and the
+    1/(1 - p), as in the formula above and ``nn.Dropout``, so E[input] is unchanged and the
     eval-mode convolution needs no correction.
   * 'channel' drops whole feature maps per sample (``nn.Dropout2d``), also rescaled by 1/(1 - p).
   * 'gaussian' is the "additive" mode; its std sigma is ``rate`` (*ours*: one knob for every kind,
@@ -29,7 +29,7 @@ implements the proposal of papers.md 2.3 [A], with the perturbation kind switcha
   * ``rate = 0`` is the exact-identity control: the layer is then an ``nn.Conv2d``.
 
 Where to use it (D only, every conv except perhaps the RGB one, both losses) is the model
-builder's decision (papers.md 2.3), not this module's.
+builder's decision (:mod:`pgan_core.models.resnet`, [A]), not this module's.
 
 Randomness: the perturbation is drawn from **torch's global (default) generator** of the input's
 device (``F.dropout``, ``F.dropout2d``, ``torch.randn_like``), so ``torch.manual_seed`` at the start of

@@ -35,7 +35,7 @@ layer never touches the global RNG and gives the same masks in every process:
     (:func:`pgan_core.params.mask_memory`, ``bench/bench_mask_regen.py``). ``layer.mask`` builds it on
     each access, bit-identical to ``'lcg'``.
 
-``level = 0`` is the noise-off control (PNN critique, papers.md 1.7): the masks are still built,
+``level = 0`` is the noise-off control (PNN critique, michaelklachko/pnn.pytorch README): the masks are still built,
 so the network, its parameters and its state_dict are otherwise identical; y is then exactly
 BN(W act(x) + b).
 
@@ -54,7 +54,7 @@ Deviations from the papers and their code:
       ablation is not offered).
   (e) The 1x1 convolution is dense over all C*m perturbed channels (never grouped), so its weight
       count is C*m*out_channels; the bias is kept even when BN follows, so the trainable count is
-      C*m*C_out + C_out (+ 2*C_out for BN) as papers.md 1.4 counts it.
+      C*m*C_out + C_out (+ 2*C_out for BN): a 1x1 conv with bias, then BN.
 
 Implementation: x + level*N and the activation are one out-of-place add (the repeat for fan-out is
 a broadcast, never materialised) followed by an in-place activation on that fresh tensor; on CPU

@@ -4,8 +4,8 @@ Reference: W. Qian, Y. Xu, W. Zuo, H. Li. *Self Sparse Generative Adversarial Ne
 arXiv:2101.10556 (2021); CAAI Artificial Intelligence Research (2022), DOI 10.26599/AIR.2022.9150005.
 No official code was found.
 
-**The paper's exact equations were not retrieved.** This module implements the definition of the
-project brief (papers.md 3.3, tagged [R/A]): the abstract's "sparsity decomposition + feature-map
+**The paper's exact equations were not retrieved.** This module implements our definition
+([R/A], after Qian et al.'s abstract): the abstract's "sparsity decomposition + feature-map
 recombination" [V], with ReLU gates (not sigmoid) as recalled [R], so the coefficients are
 non-negative and can be exactly zero, which is where the sparsity comes from. For an input
 F of shape (B, C, H, W) (the output of a transposed convolution, before its BatchNorm)::
@@ -22,7 +22,7 @@ convolution C -> 1. The recombination rule (``recombine``) gives the output F':
     'max':            F' = \max(F_c, F_s)        (element-wise)
 
 In a generator block the module sits between the transposed convolution and its BatchNorm
-(ConvTranspose -> SASTM -> BN -> ReLU), as papers.md 3.3 proposes from the abstract's claim that
+(ConvTranspose -> SASTM -> BN -> ReLU) [A], inferred from the abstract's claim that
 SASTM "keeps meaningful features in the BN layer".
 
 Initialisation (our choice, not the paper's): W_1, W_2, w_s ~ N(0, 0.02) (the DCGAN convention),

@@ -14,7 +14,7 @@ Generator (width w, ``conv='conv'``)::
     -> ConvT 4x4 s2 -> BN -> ReLU                                          (B, w, 32, 32)
     -> conv 3x3 -> tanh                                                    (B, C, 32, 32)
 
-The widths 8w -> 4w -> 2w -> w are those of the Perturbative GAN generator (papers.md 1.5, whose
+The widths 8w -> 4w -> 2w -> w are those of the Perturbative GAN generator (Kishi et al.'s code, whose
 8w = 1024 at the paper's w = 128) and of the "standard CNN" DCGAN of SNGAN/WGAN-GP (512 -> 256 -> 128
 -> 64 at w = 64), so ``dcgan`` and ``pgan-g`` at the same ``width`` are like for like.
 
@@ -25,7 +25,7 @@ PerturbationLayer(w, C) without BN.
 ``sastm='mul' | 'add' | 'max'`` (``conv='conv'`` only; Self-Sparse GAN, Qian et al.,
 arXiv:2101.10556): a :class:`~pgan_core.layers.sastm.SASTM` with that recombination rule and
 ``sastm_reduction`` sits between every transposed convolution and its BN, the 3x3 output conv
-excepted (papers.md 3.3: "after every deconvolution layer", before BN)::
+excepted (Qian et al.'s abstract: "after every deconvolution layer"; before BN [A])::
 
     z (B, z_dim) -> ConvT 4x4 on 1x1 -> SASTM -> BN -> ReLU                (B, 8w, 4, 4)
     -> ConvT 4x4 s2 -> SASTM -> BN -> ReLU                                 (B, 4w, 8, 8)

@@ -1,7 +1,7 @@
 """Perturbative GAN generator and discriminator at 32x32, as in the authors' code, and their conv controls.
 
 References: Y. Kishi, T. Ikegami, S. O'uchi, R. Takano, W. Nogami, T. Kudoh. *Perturbative GAN: GAN with
-Perturbation Layers.* 2019, arXiv:1902.01514. The authors' code (repository "Obake-GAN", papers.md 1.3):
+Perturbation Layers.* 2019, arXiv:1902.01514. The authors' code (repository "Obake-GAN"):
 the generator ``MTNoiseGenerator2Dv6`` / ``LCGNoiseGenerator2Dv6`` of ``models.py`` with the layer
 ``MTNoiseLayer2D`` / ``LCGNoiseLayer2D`` and the block ``MTNoiseBasicBlock2D`` of ``noise_layers.py``; the
 discriminator ``MTNoiseResNet32`` / ``LCGNoiseResNet32`` with the block ``MTNoiseBasicBlock`` of
@@ -71,7 +71,7 @@ Deviations from the authors' code that remain, and why:
   (f) Not in this module, the training recipe: the authors' ``main.py`` trains with the WGAN-GP loss
       (lambda 10, one D step per G step; their D keeps its BNs) and Adam 2e-4 (0.5, 0.999) at batch 32.
       The registry trains these models with the DCGAN baseline's non-saturating loss and Adam settings
-      (papers.md 1.5 [A]), so that method vs DCGAN changes the networks only.
+      ([A]: the paper's loss per experiment was not determined), so that method vs DCGAN changes the networks only.
 Weights keep PyTorch's default initialisation, as in the authors' code (no DCGAN N(0, 0.02) init).
 Upsampling is bilinear with ``align_corners=False``, the PyTorch default since 0.4.
 """

@@ -4,8 +4,8 @@ References: T. Miyato, T. Kataoka, M. Koyama, Y. Yoshida. *Spectral Normalizatio
 Adversarial Networks.* arXiv:1802.05957 (2018), appendix B.4, the CIFAR-10/STL ResNet (Tables 4/5
 of v1); residual blocks as I. Gulrajani et al., *Improved Training of Wasserstein GANs*,
 arXiv:1704.00028 (their ResNet, with the "optimized" first D block). This is the backbone family
-the limited-data papers build on (BigGAN-CIFAR, papers.md 0.5, 4.3, 5) and the one papers.md 2.3
-proposes for PConv [A]. PConv: Park et al., arXiv:2101.10841 (see :mod:`pgan_core.layers.pconv`).
+the limited-data papers build on (BigGAN-CIFAR, DiffAugment: Zhao et al. 2020, arXiv:2006.10738) and our
+choice for PConv [A]. PConv: Park et al., arXiv:2101.10841 (see :mod:`pgan_core.layers.pconv`).
 
 Width semantics (``width`` = w; the SNGAN CIFAR nets are w = 64): G runs at 4w channels throughout
 (256 at w = 64, SNGAN Table 4a), D at 2w channels throughout (128 at w = 64, Table 4b), i.e. the same
@@ -40,18 +40,18 @@ D has no normalisation layers; with ``spectral_norm=True`` (default) every conv 
 wrapped in ``torch.nn.utils.parametrizations.spectral_norm`` (one power iteration per training-mode
 forward, as the paper). G uses BN and no spectral norm (SNGAN).
 
-``conv='pconv'`` (PConv, papers.md 2.3 [A]): every 3x3 convolution of D becomes a
+``conv='pconv'`` (PConv, Park et al. 2021 [A]): every 3x3 convolution of D becomes a
 :class:`~pgan_core.layers.pconv.PConv2d` with ``pconv_kind`` and ``pconv_rate``, **except the very
 first conv, which sees the RGB (or grey) image**: perturbing raw pixels would be data augmentation
-rather than feature perturbation, and papers.md 2.3 leaves the RGB layer out as an option; we take
+rather than feature perturbation, and leaving the RGB layer out is an option [A]; we take
 it (7 of the 8 3x3 convs are PConv). The 1x1 shortcut convs and the Linear stay plain; spectral norm
 still applies to all of them (PConv2d keeps ``nn.Conv2d``'s ``weight``). G is never perturbed.
 ``pconv_rate=0`` makes every PConv an exact ``nn.Conv2d``, so it equals ``conv='conv'`` under the
 same seed.
 
-``nice=True`` (NICE, Ni & Koniusz NeurIPS 2023; :mod:`pgan_core.layers.nice`, papers.md 4.2-4.3):
+``nice=True`` (NICE, Ni & Koniusz NeurIPS 2023; :mod:`pgan_core.layers.nice`):
 the blocks from index ``nice_from`` on (default 2: the second half of D's 4 blocks, the two 8x8 blocks
-[A, papers.md 4.3]) put an :class:`~pgan_core.layers.nice.AdaptiveNoise` after every conv
+[A: NICE's l was not retrieved]) put an :class:`~pgan_core.layers.nice.AdaptiveNoise` after every conv
 (C1 -> AN -> C2 -> AN on the main path, C_s -> AN on a learned shortcut [V]); the blocks before run
 once without noise. Inside a D step of the training loop (``D.d_plugin``, a
 :class:`~pgan_core.layers.nice.NiceRegularizer`) the noisy blocks run twice on the same input, the
@@ -81,8 +81,8 @@ from ..layers.pconv import PERTURB_KINDS, PConv2d
 from .dcgan import check_arch
 
 D_CONV_KINDS = ("conv", "pconv")
-PCONV_KIND, PCONV_RATE = "dropout", 0.1    # defaults [A], papers.md 2.3
-NICE_FROM = 2                              # first D block with adaptive noise: the second half of 4 [A], papers.md 4.3
+PCONV_KIND, PCONV_RATE = "dropout", 0.1    # defaults [A] (PConv's own were not retrieved)
+NICE_FROM = 2                              # first D block with adaptive noise (NICE's l): the second half of 4 [A]
 G_MULT, D_MULT = 4, 2                      # channels = mult * width (SNGAN CIFAR: 256 / 128 at w = 64)
 _RES_GAIN = math.sqrt(2.0)                 # Xavier gain of the residual-branch 3x3 convs
 

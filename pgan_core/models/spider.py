@@ -3,7 +3,7 @@
 Spider GAN (S. Asokan, C. S. Seelamantula, *Spider GAN: Leveraging Friendly Neighbors to
 Accelerate GAN Training*, CVPR 2023, arXiv:2305.07613) feeds the generator images of another
 ("friendly") dataset instead of Gaussian noise, without any pairing between input and target
-images. The DCGAN variant of the paper was not released; this follows papers.md 7.3/7.6 [A]:
+images. The DCGAN variant of the paper was not released; this adapts the authors' SpiderStyleGAN input transform [A]:
 
     u = flatten( resize_{r x r}( gray(x_src) ) ) + sigma * n,   x_src ~ source set, n ~ N(0, I)
     gray(x) = mean over RGB channels of x in [-1, 1];  resize = bilinear with antialiasing

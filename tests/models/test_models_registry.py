@@ -28,15 +28,15 @@ def test_registry_names_and_specs():
     for name in NAMES:
         spec = registry.get_method(name)
         assert spec.paper and spec.description
-        if name in sngan:  # the SNGAN ResNet family (Miyato et al. 2018 CIFAR settings; papers.md 2.3)
+        if name in sngan:  # the SNGAN ResNet family (Miyato et al. 2018 CIFAR settings, arXiv:1802.05957)
             assert spec.loss == "hinge"
             extra = {"d_mask": masks[name]} if name in masks else {}
             assert spec.train_defaults == dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), n_critic=5,
                                                **extra)
-        elif name in wgan:   # the WGAN-GP family of Self-Sparse GAN (papers.md 3.4)
+        elif name in wgan:   # the WGAN-GP family of Self-Sparse GAN (Qian et al. 2021, arXiv:2101.10556)
             assert spec.loss == "wgan-gp" and spec.d_kwargs.get("norm") == "none"
             assert spec.train_defaults == dict(lr_g=1e-4, lr_d=1e-4, betas_g=(0.5, 0.9), betas_d=(0.5, 0.9), n_critic=5)
-        else:              # the Perturbative GAN study (papers.md 1.5)
+        else:              # the Perturbative GAN study (Kishi et al. 2019, arXiv:1902.01514)
             assert spec.loss == "ns"
             assert spec.train_defaults == dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999))
 
