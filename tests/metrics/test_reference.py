@@ -97,3 +97,15 @@ def test_fid_between_two_shipped_splits_is_written_with_the_peers(tiny_split, tm
     assert out["fid"] == pytest.approx(0.0, abs=1e-6) and out["peers"]             # identical sets: FID 0
     saved = json.loads((tmp_path / "refs" / "inception" / "cifar10-fid-test-vs-train.json").read_text())
     assert saved["fid"] == out["fid"] and saved["a"]["n"] == 11
+
+
+@pytest.mark.skipif(not (ref.reference_available("cifar10", "train") and ref.reference_available("cifar10", "test")),
+                    reason="the shipped CIFAR-10 reference statistics are not in this checkout")
+def test_shipped_cifar10_references_are_intact_and_their_fid_is_the_recorded_one():
+    from pgan_core.metrics.frechet import fid_from_stats
+
+    a, b = ref.load_reference("cifar10", "test"), ref.load_reference("cifar10", "train")   # sha256 checked
+    assert (a["n"], b["n"]) == (10_000, 50_000) and a["mu"].shape == (2048,) and b["sigma"].shape == (2048, 2048)
+    assert np.array_equal(b["sigma"], b["sigma"].T) and np.linalg.eigvalsh(b["sigma"]).min() > -1e-6
+    recorded = json.loads((ref.reference_root() / "inception" / "cifar10-fid-test-vs-train.json").read_text())
+    assert fid_from_stats(a["mu"], a["sigma"], b["mu"], b["sigma"]) == pytest.approx(recorded["fid"], rel=1e-9)
