@@ -63,8 +63,9 @@ def test_compile_failure_falls_back_to_eager(tmp_path, monkeypatch, device):
         rec = train(cfg(method="dcgan", device=device, compile=True), tmp_path, progress=False)
     assert rec.status == "complete"
     assert any("torch.compile failed" in str(w.message) for w in caught)
-    events = [e for e in _log(tmp_path) if e["kind"] == "event"]
+    events = [e for e in _log(tmp_path) if e["kind"] == "event" and e["event"] != "fast_path"]
     assert events and events[0]["event"] == "compile_failed" and "no compiler here" in events[0]["failed"][0]
+    assert rec.fast_path["compile_outcome"] == "compile_failed"
 
 
 def test_compile_trial_restores_the_weights(tmp_path, monkeypatch):

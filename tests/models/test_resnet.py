@@ -183,12 +183,12 @@ def test_nice_consistency_zero_without_noise_positive_with_it_and_gradients_flow
     D.nice.begin_d_step()
     D(x)
     loss, terms = D.nice.d_regularizer()
-    assert terms["loss_cons"] == 0.0 and loss.item() == 0.0             # beta = 0: f_1 == f_2 exactly (same SN weights)
+    assert float(terms["loss_cons"]) == 0.0 and loss.item() == 0.0             # beta = 0: f_1 == f_2 exactly (same SN weights)
     set_beta(D, 0.3)
     D.nice.begin_d_step()
     D(x); D(x * 0.5)                                                   # a "real" and a "fake" forward
     loss, terms = D.nice.d_regularizer()
-    assert terms["loss_cons"] > 0 and loss.item() == pytest.approx(5.0 * terms["loss_cons"], rel=1e-6)
+    assert float(terms["loss_cons"]) > 0 and loss.item() == pytest.approx(5.0 * float(terms["loss_cons"]), rel=1e-6)
     loss.backward()
     assert D.blocks[3].c2.parametrizations.weight.original.grad is not None
     assert D.blocks[0].c1.parametrizations.weight.original.grad is not None   # through X_{l-1} too
