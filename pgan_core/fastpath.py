@@ -18,6 +18,7 @@ path equivalence of what is learnt is measured over seeds (README, "CPU fast pat
 """
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -37,8 +38,6 @@ def cpu_bf16_supported() -> bool:
 
 def compiler_available() -> bool:
     """True iff a C++ compiler for torch.compile's CPU backend is on PATH (``$CXX``, g++, clang++, c++)."""
-    import os
-
     return any(shutil.which(c) for c in filter(None, (os.environ.get("CXX"), "g++", "clang++", "c++")))
 
 

@@ -237,9 +237,6 @@ class Evaluator:
             return self._refs[key]
         return self.reference(extractor)
 
-    def _kid_needed(self, extractor: str) -> bool:
-        return any(p.extractor == extractor and p.metric == "kid" for p in self.protocols)
-
     def _generated(self, sample_uint8: Callable[[int], torch.Tensor] | torch.Tensor, n: int) -> torch.Tensor:
         images = sample_uint8 if isinstance(sample_uint8, torch.Tensor) else sample_uint8(n)
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
