@@ -173,3 +173,38 @@ def with_controls_exact(row: dict[str, Any], counts: dict[str, float], *, noise_
             else f"the topology alone (3x3 convs) has {counts[conv] / counts[dcgan]:.2f}x DCGAN's")
     out["attribution"] = f"{m}: {ours / counts[dcgan]:.3f}x DCGAN's count; {noise}; {kernel}; {topo}."
     return out
+
+
+def convergence(curves, metric: str, *, method: str, dataset: str, last: float = 0.25,
+                tol: float = 0.10) -> dict[str, Any]:
+    """Has ``method`` converged on ``dataset`` by the rule of this companion: over the last ``last``
+    fraction of training its ``metric`` changes by less than ``tol`` (relative)?
+
+    The change is read from a least-squares line through the seed-mean evaluations of the window (from the
+    last evaluation at or before (1 - last) * the final step to the end): |line(end) - line(start)| /
+    line(start). A line, not the two end points, because single evaluations of a GAN oscillate by more than
+    10% from one to the next; the row also reports the two end points and the largest excursion within the
+    window, so a curve that dips and comes back is visible."""
+    import numpy as np
+
+    sub = curves[(curves["method"] == method) & (curves["dataset"] == dataset)].dropna(subset=[metric])
+    if sub.empty:
+        return {"method": method, "dataset": dataset, "metric": metric, "converged": None,
+                "note": "no evaluations during training"}
+    m = sub.groupby("step")[metric].mean().sort_index()
+    end_step = int(m.index[-1])
+    start_candidates = m.index[m.index <= (1 - last) * end_step]
+    if len(start_candidates) == 0 or len(m[m.index >= start_candidates[-1]]) < 2:
+        return {"method": method, "dataset": dataset, "metric": metric, "converged": None,
+                "note": "no evaluation before the last quarter"}
+    start = int(start_candidates[-1])
+    window = m[m.index >= start]
+    slope, intercept = np.polyfit(window.index.to_numpy(dtype=float), window.to_numpy(dtype=float), 1)
+    line_start, line_end = intercept + slope * start, intercept + slope * end_step
+    change = abs(line_end - line_start) / abs(line_start)
+    excursion = float((window.max() - window.min()) / abs(float(window.mean())))
+    return {"method": method, "dataset": dataset, "metric": metric, "window": f"{start}-{end_step}",
+            "evaluations": int(len(window)), "start": float(m[start]), "end": float(m.iloc[-1]),
+            "trend_start": float(line_start), "trend_end": float(line_end), "relative_change": float(change),
+            "max_excursion": excursion, "n_seeds": int(sub["seed"].nunique()), "tolerance": tol,
+            "converged": bool(change < tol)}

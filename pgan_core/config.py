@@ -337,6 +337,34 @@ class Profile:
     final_protocols: tuple[str, ...] = ()      # metrics of the final G_ema (per run)
     inception_protocols: tuple[str, ...] = ()  # standard Inception metrics (slow on CPU: few runs)
     grid_images: int = 64                      # images in sample grids
+    # notebook -> dataset (or "*" for every dataset) -> RunConfig overrides: the budget a notebook's claims need
+    # in this profile (chosen by piloting its baseline, README "Budgets"); a notebook's own parameters win
+    budgets: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # notebook -> dataset -> the methods this profile trains there (absent: the notebook's METHODS on its DATASETS)
+    rows: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    # notebook -> method -> its seeds, where the profile cuts a secondary row's seeds
+    seeds_of: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    cuts: dict[str, str] = field(default_factory=dict)   # notebook -> what this profile cut to fit its budget, and why
+
+    def budget(self, notebook: str | None, dataset: str | None = None) -> dict[str, Any]:
+        """The RunConfig overrides of ``notebook`` on ``dataset`` in this profile ({} when it has none)."""
+        table = self.budgets.get(notebook or "", {})
+        return {**table.get("*", {}), **(table.get(dataset, {}) if dataset else {})}
+
+    def datasets_of(self, notebook: str) -> list[str] | None:
+        """The datasets this profile trains ``notebook`` on (None: the notebook decides)."""
+        rows = self.rows.get(notebook)
+        return list(rows) if rows else None
+
+    def methods_of(self, notebook: str, dataset: str, methods: list[str]) -> list[str]:
+        """``methods`` (a notebook's list, in its order) cut to those this profile trains on ``dataset``."""
+        rows = self.rows.get(notebook, {})
+        return [m for m in methods if m in rows[dataset]] if dataset in rows else list(methods)
+
+    def seeds_for(self, notebook: str, method: str, seeds: list[int]) -> list[int]:
+        """``seeds`` cut to the profile's seeds of ``method`` in ``notebook`` (its first ones), if it cuts them."""
+        cut = self.seeds_of.get(notebook, {}).get(method)
+        return list(seeds[:len(cut)]) if cut is not None else list(seeds)
 
 
 PROFILES: dict[str, Profile] = {
@@ -345,7 +373,7 @@ PROFILES: dict[str, Profile] = {
         run=dict(steps=20, batch_size=16, width=4, max_images=512, eval_every=10, ckpt_every=10, log_every=5,
                  eval_protocols=("fid256_domain",), domain_quality="smoke"),
         final_protocols=("fid256_domain", "kid256_domain", "is256_domain"),
-        inception_protocols=("kid8_inception", "fid8_inception"),
+        inception_protocols=("kid8_inception", "fid8_inception", "fidinf8_inception"),
         grid_images=16),
     "cpu": Profile(
         name="cpu", seeds=(0, 1, 2),
@@ -355,8 +383,29 @@ PROFILES: dict[str, Profile] = {
         run=dict(steps=400, batch_size=64, width=16, eval_every=100, ckpt_every=100, log_every=20,
                  eval_protocols=("fid1k_domain",), domain_quality="full", cpu_amp=True, channels_last=True),
         final_protocols=("fid5k_domain", "kid5k_domain", "is5k_domain"),
-        inception_protocols=("kid200_inception", "fid200_inception"),
-        grid_images=64),
+        # at least 2,000 images per Inception statistic (KID the headline: unbiased at small N; FID-infinity
+        # beside FID, whose small-N bias differs between models)
+        inception_protocols=("kid2k_inception", "fid2k_inception", "fidinf2k_inception"),
+        grid_images=64,
+        budgets={
+            # piloted: bench/pilot_baseline.py -> bench/results/pilot_dcgan_{cifar10,mnist}_cpu.json (README "Budgets")
+            "01_perturbative_gan": {"*": dict(ema_kimg=10.0, eval_every=500, ckpt_every=500,
+                                              eval_protocols=("fid2k_domain",)),
+                                    "cifar10": dict(steps=6000)},
+        },
+        rows={
+            "01_perturbative_gan": {"cifar10": ("dcgan", "pgan-g", "pgan-g-nonoise", "pgan-g-conv", "pgan-g-lcg")},
+        },
+        seeds_of={"01_perturbative_gan": {"pgan-g-lcg": (0,)}},
+        cuts={
+            "01_perturbative_gan": (
+                "To fit one 150-minute job on 2 cores at a budget where DCGAN has converged (6,000 iterations: "
+                "DCGAN had not flattened by 4,000, bench/results/pilot_dcgan_cifar10_cpu.json), this profile cuts, "
+                "in this order: the MNIST rows (pilot: bench/results/pilot_dcgan_mnist_cpu.json), the LCG row's "
+                "seeds (1 instead of 3: its equivalence row is inconclusive by construction), and the D-side "
+                "rows (pgan-gd and its two controls: 1.2x the G-side grid's cost). They run in the smoke and "
+                "paper profiles."),
+        }),
     "paper": Profile(
         name="paper", seeds=(0, 1, 2),
         # 200 epochs of CIFAR-10 at batch 64 (the Perturbative GAN train scripts: Kishi et al. 2019, arXiv:1902.01514)

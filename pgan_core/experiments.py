@@ -59,6 +59,27 @@ class Grid:
                              **{k: v for k, v in h.items() if k != "kind"}})
         return pd.DataFrame(rows)
 
+    @classmethod
+    def combine(cls, grids: Sequence["Grid"]) -> "Grid":
+        """One grid of several (e.g. each dataset with its own methods, or a row with fewer seeds): records,
+        metrics and evaluators side by side. They must come from one notebook and profile and share no run."""
+        grids = list(grids)
+        if not grids:
+            raise bad_param("grids", grids, "at least one Grid")
+        if len({(g.notebook, g.profile) for g in grids}) != 1:
+            raise bad_param("grids", [(g.notebook, g.profile) for g in grids], "grids of one notebook and profile")
+        out = cls(notebook=grids[0].notebook, profile=grids[0].profile)
+        for g in grids:
+            shared = {r.run_dir for r in g.records} & {r.run_dir for r in out.records}
+            if shared:
+                raise bad_param("grids", sorted(shared)[:3], "grids that share no run")
+            out.records += g.records
+            out.final.update(g.final)
+            out.labels.update(g.labels)
+            for ds, ev in g.evaluators.items():
+                out.evaluators.setdefault(ds, ev)
+        return out
+
     def label(self, rec: RunRecord) -> str:
         """Row label of a run: its variant name, else its method name."""
         return self.labels.get(rec.run_dir, rec.config["method"])
@@ -93,10 +114,14 @@ def _check_methods(methods: Any) -> list[str]:
     return methods
 
 
-def base_config(profile: str, **overrides: Any) -> RunConfig:
-    """The profile's RunConfig defaults with ``overrides`` (None values are ignored)."""
+def base_config(profile: str, *, notebook: str | None = None, dataset: str | None = None,
+                **overrides: Any) -> RunConfig:
+    """The profile's RunConfig defaults, then its budget for ``notebook`` on ``dataset`` (``Profile.budgets``),
+    then ``overrides`` (None values are ignored)."""
     prof = get_profile(profile)
-    params = {**prof.run, **{k: v for k, v in overrides.items() if v is not None}}
+    params = {**prof.run, **prof.budget(notebook, dataset), **{k: v for k, v in overrides.items() if v is not None}}
+    if dataset is not None:
+        params["dataset"] = dataset
     return RunConfig.from_params(params)
 
 
@@ -147,19 +172,21 @@ def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = Non
         raise bad_param("SEEDS", list(seeds), "integers >= 0")
     prof = get_profile(profile)
     final_protocols = list(final_protocols if final_protocols is not None else prof.final_protocols)
-    base = base_config(profile, **(overrides or {}))
+    bases = {d: base_config(profile, notebook=notebook, dataset=d, **(overrides or {})) for d in datasets}
     # validate every config before training anything
     jobs = []
     for label, ov in variants.items():
-        try:
-            v = base.replace(**ov)
-        except ConfigError as e:
-            raise ConfigError(f"VARIANTS[{label!r}]: {e}") from None
-        jobs += [(label, v.replace(dataset=d, seed=s)) for d in datasets for s in seeds]
+        for d in datasets:
+            try:
+                v = bases[d].replace(**ov)
+            except ConfigError as e:
+                raise ConfigError(f"VARIANTS[{label!r}]: {e}") from None
+            jobs += [(label, v.replace(seed=s)) for s in seeds]
     root = Path(runs_dir) if runs_dir is not None else runs_root()
     concurrency = _concurrency(concurrency)
     grid = Grid(notebook=notebook, profile=profile)
     for dataset in datasets:
+        base = bases[dataset]
         ev_train = Evaluator(dataset, list(base.eval_protocols), domain_quality=base.domain_quality) if base.eval_protocols else None
         ev_final = Evaluator(dataset, final_protocols, domain_quality=base.domain_quality) if final_protocols else None
         grid.evaluators[dataset] = ev_final
@@ -177,6 +204,46 @@ def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = Non
             if ev_final is not None:
                 grid.final[rec.run_dir] = final_metrics(rec, ev_final, final_protocols)
     return grid
+
+
+def plan_rows(profile: str, notebook: str, *, methods: Sequence[str], datasets: Sequence[str] | None = None,
+              seeds: Sequence[int] | None = None) -> dict[str, dict[str, list[int]]]:
+    """dataset -> method -> seeds that ``notebook`` trains in ``profile``: its ``methods`` on ``datasets``
+    (None: the profile's datasets for the notebook), cut to the rows and seeds the profile budgets
+    (``Profile.rows``, ``Profile.seeds_of``; what was cut and why: ``Profile.cuts``)."""
+    from .config import DATASET_NAMES
+
+    prof = get_profile(profile)
+    methods = _check_methods(list(methods))
+    if datasets is None:
+        datasets = prof.datasets_of(notebook)
+        if datasets is None:
+            raise bad_param("DATASETS", None, f"a list of datasets ({', '.join(DATASET_NAMES)}): profile "
+                                              f"{profile!r} names none for {notebook!r}")
+    datasets = _check_list("DATASETS", datasets, DATASET_NAMES)
+    seeds = _check_list("SEEDS", seeds if seeds is not None else prof.seeds, kind=int)
+    plan = {d: {m: prof.seeds_for(notebook, m, seeds) for m in prof.methods_of(notebook, d, methods)} for d in datasets}
+    empty = [d for d, rows in plan.items() if not rows]
+    if empty:
+        raise bad_param("METHODS", methods, f"at least one method that profile {profile!r} trains on {empty} "
+                                            f"({sorted(prof.rows.get(notebook, {}).get(empty[0], ()))})")
+    return plan
+
+
+def run_rows(*, notebook: str, profile: str, plan: dict[str, dict[str, list[int]]],
+             overrides: dict[str, Any] | None = None, progress: bool = True, **kw: Any) -> Grid:
+    """:func:`run_grid` over a :func:`plan_rows` plan (datasets with their own methods, rows with their own
+    seeds), as one :class:`Grid`. Every config is validated before anything trains."""
+    for d in plan:
+        base_config(profile, notebook=notebook, dataset=d, **(overrides or {}))
+    parts = []
+    for d, rows in plan.items():
+        by_seeds: dict[tuple[int, ...], list[str]] = {}
+        for m, ss in rows.items():
+            by_seeds.setdefault(tuple(ss), []).append(m)
+        parts += [run_grid(notebook=notebook, profile=profile, methods=ms, datasets=[d], seeds=list(ss),
+                           overrides=overrides, progress=progress, **kw) for ss, ms in by_seeds.items()]
+    return Grid.combine(parts)
 
 
 # ---------------------------------------------------------------- several runs at once

@@ -168,3 +168,24 @@ def quality_vs_cost(table, *, x: str, y: str, col: str = "dataset", xlabel: str 
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def pilot(curves, metric: str, samples_uint8: torch.Tensor, *, title: str = "", last: float = 0.25):
+    """A budget pilot: the seed-mean ``metric`` curve (band: min..max over seeds) with its last quarter
+    shaded, beside the final samples."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [1.4, 1]})
+    agg = curves.groupby("step")[metric].agg(["mean", "min", "max"]).reset_index()
+    ax.plot(agg["step"], agg["mean"], marker="o", ms=3)
+    ax.fill_between(agg["step"], agg["min"], agg["max"], alpha=0.2)
+    end = float(agg["step"].iloc[-1])
+    ax.axvspan((1 - last) * end, end, color="0.85", zorder=0, label="last quarter")
+    ax.set_xlabel("generator iterations")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=8)
+    ax2.imshow(image_grid(samples_uint8, 8))
+    ax2.set_title("final EMA samples", fontsize=9)
+    ax2.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

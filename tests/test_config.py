@@ -202,3 +202,38 @@ def test_arch_version_changes_the_keys_of_changed_architectures_only():
     same = ["dcgan", "wgan-gp", "sastm", "sastm-add", "sngan", "sngan-pconv", "sngan-nice", "sngan-mask-both",
             "g-dcgan+d-sn", "g-sastm+d-critic+wgan-gp", "g-resnet+spider-mnist+d-nice+da+mask-both+ttur"]
     assert all(get_method(m).arch_version == 0 for m in same)
+
+
+def test_profile_budgets_apply_per_notebook_and_dataset_and_parameters_win(monkeypatch):
+    from dataclasses import replace
+
+    from pgan_core import config as config_mod
+
+    prof = replace(PROFILES["smoke"], budgets={"nb": {"*": {"width": 8}, "mnist": {"steps": 7}}})
+    monkeypatch.setitem(config_mod.PROFILES, "smoke", prof)
+    assert base_config("smoke", notebook="nb", dataset="mnist").steps == 7
+    assert base_config("smoke", notebook="nb", dataset="mnist").width == 8
+    assert base_config("smoke", notebook="nb", dataset="cifar10").steps == PROFILES["smoke"].run["steps"]
+    assert base_config("smoke", notebook="other", dataset="mnist").width == PROFILES["smoke"].run["width"]
+    assert base_config("smoke", notebook="nb", dataset="mnist", steps=9).steps == 9        # the notebook's parameter wins
+    assert base_config("smoke", notebook="nb", dataset="mnist").dataset == "mnist"
+
+
+def test_profile_budgets_are_valid_configs():
+    for prof in PROFILES.values():
+        for nb, table in prof.budgets.items():
+            for ds in [d for d in table if d != "*"]:
+                cfg = base_config(prof.name, notebook=nb, dataset=ds)
+                assert cfg.steps > 0 and cfg.steps % cfg.eval_every == 0, (prof.name, nb, ds)
+
+
+def test_profile_rows_and_seed_cuts_name_real_methods():
+    from pgan_core.registry import method_names
+
+    METHODS = set(method_names())
+    for prof in PROFILES.values():
+        for nb, table in prof.rows.items():
+            assert all(m in METHODS for ms in table.values() for m in ms), (prof.name, nb)
+            assert nb in prof.cuts, f"{prof.name} cuts rows of {nb} without saying why"
+        for nb, table in prof.seeds_of.items():
+            assert set(table) <= set(METHODS) and nb in prof.cuts

@@ -81,3 +81,28 @@ def test_with_controls_single_seed_rows_say_undecided_briefly():
     out = claims.with_controls(row, df, noise_off="pg-nonoise", conv="pg-conv", better="lower")
     assert out["vs_dcgan"] == "-10.00 vs dcgan (inconclusive: too few seeds)"
     assert out["attribution"].endswith("Undecided: nothing is attributed to the perturbation or to the architecture.")
+
+
+def _curve(values, method="dcgan", dataset="cifar10", seeds=(0, 1)):
+    return pd.DataFrame([{"method": method, "dataset": dataset, "seed": s, "step": 100 * (i + 1), "fid": v + s}
+                         for s in seeds for i, v in enumerate(values)])
+
+
+def test_convergence_rule_over_the_last_quarter():
+    import numpy as np
+
+    flat = claims.convergence(_curve([80, 40, 30, 29, 28.5, 28.4, 28.3, 28.2]), "fid", method="dcgan", dataset="cifar10")
+    # steps 100..800: the window starts at the last evaluation <= 600; seed means 28.9, 28.8, 28.7 at 600, 700, 800
+    assert flat["window"] == "600-800" and flat["evaluations"] == 3 and flat["converged"] is True
+    assert flat["relative_change"] == pytest.approx(0.2 / 28.9)
+    falling = claims.convergence(_curve([80, 60, 50, 45, 40, 35, 30, 25]), "fid", method="dcgan", dataset="cifar10")
+    assert falling["converged"] is False and falling["relative_change"] == pytest.approx(10 / 35.5)
+    # oscillation around a flat level: the end points differ by 40%, the trend by little
+    wobble = claims.convergence(_curve([80, 40, 20, 20, 20, 25, 15, 25, 15, 20, 25, 15]), "fid",
+                                method="dcgan", dataset="cifar10")
+    s = np.arange(900, 1300, 100.0)
+    y = np.array([15.5, 20.5, 25.5, 15.5])
+    b, a = np.polyfit(s, y, 1)
+    assert wobble["relative_change"] == pytest.approx(abs(b * 300) / (a + b * 900))
+    assert wobble["converged"] is True and wobble["max_excursion"] > 0.4
+    assert claims.convergence(_curve([1, 2]), "fid", method="pgan-g", dataset="cifar10")["converged"] is None

@@ -2,7 +2,8 @@
 
 A protocol key names everything that changes the number: ``<metric><n>_<extractor>``, e.g.
 ``fid5k_domain`` (FID, 5,000 generated images, domain classifier features), ``kid500_inception``
-(KID, 500 generated images, TF Inception pool_3), ``is10k_domain``. Numbers of different keys
+(KID, 500 generated images, TF Inception pool_3), ``is10k_domain``, ``fidinf2k_inception`` (FID-infinity:
+FID extrapolated in 1/N from subsets of the 2,000 images, Chong & Forsyth 2020, arXiv:1911.07023). Numbers of different keys
 are never comparable; ``*_domain`` numbers are never comparable with published Inception ones.
 
 References: FID, Heusel et al. 2017 (TTUR, arXiv:1706.08500); KID, Binkowski et al. 2018
@@ -32,7 +33,7 @@ import torch
 from ..errors import ConfigError, check_choice, check_positive
 from ..io import REPO_ROOT, cache_root, load_verified, save_verified, stable_hash
 from . import domain as _domain
-from .frechet import feature_stats, fid_from_stats
+from .frechet import feature_stats, fid_from_stats, fid_infinity
 from .inception import (InceptionFeatures, TorchFidelityInception, inception_logits_available,
                         inception_weights_path)
 from .inception_score import inception_score
@@ -41,10 +42,10 @@ from .reference import load_reference, reference_available
 
 __all__ = ["Protocol", "parse_protocol", "protocol_key", "Evaluator"]
 
-METRICS = ("fid", "kid", "is")
+METRICS = ("fid", "kid", "is", "fidinf")
 EXTRACTORS = ("domain", "inception")
-_KEY_RE = re.compile(r"^(fid|kid|is)(\d+)(k?)_(domain|inception)$")
-_KEY_FORM = ("'<metric><n>_<extractor>' with metric in fid|kid|is, n digits with optional 'k' (x1000), "
+_KEY_RE = re.compile(r"^(fidinf|fid|kid|is)(\d+)(k?)_(domain|inception)$")
+_KEY_FORM = ("'<metric><n>_<extractor>' with metric in fid|kid|is|fidinf, n digits with optional 'k' (x1000), "
              "extractor in domain|inception, e.g. 'fid5k_domain', 'kid500_inception'")
 STATS_FORMAT = 1  # bump when the reference-statistics file layout changes
 _INCEPTION_MAX_BATCH = 64  # 299x299 activations: keep CPU memory bounded (the GPU takes the full batch_size)
@@ -281,6 +282,10 @@ class Evaluator:
                 ref = self.fid_reference(p.extractor)
                 mu, sigma = feature_stats(feats[p.extractor][:p.n])
                 out[key] = fid_from_stats(mu, sigma, ref["mu"].numpy(), ref["sigma"].numpy())
+            elif p.metric == "fidinf":
+                ref = self.fid_reference(p.extractor)
+                out[key] = fid_infinity(feats[p.extractor][:p.n], ref["mu"].numpy(), ref["sigma"].numpy(),
+                                        seed=self.seed)["fid_inf"]
             elif p.metric == "kid":
                 ref = self.reference(p.extractor)
                 r = kid(feats[p.extractor][:p.n], ref["feats"], n_subsets=self.kid_subsets,
@@ -326,8 +331,8 @@ class Evaluator:
         else:
             meta.update({"extractor_weights": ext.path.name, "extractor_impl": ext.impl_used,
                          "resize": "tf1-bilinear 299x299 (torch-fidelity's arithmetic)"})
-        if p.metric in ("fid", "kid"):
-            ref = self.fid_reference(p.extractor) if p.metric == "fid" else self.reference(p.extractor)
+        if p.metric in ("fid", "kid", "fidinf"):
+            ref = self.reference(p.extractor) if p.metric == "kid" else self.fid_reference(p.extractor)
             meta.update({"reference_split": self.ref_split, "reference_n": int(ref["n"]),
                          "reference_split_size": int(ref["n_split"]), "reference_stats": ref["path"]})
         if p.metric == "kid":
@@ -336,6 +341,9 @@ class Evaluator:
                          "kid_seed": self.seed, "kid_kernel": "(x.y/d + 1)^3"})
         if p.metric == "is":
             meta.update({"is_splits": self.is_splits})
+        if p.metric == "fidinf":
+            meta.update({"fidinf_points": 8, "fidinf_n_range": [p.n // 4, p.n], "fidinf_fit": "least squares in 1/N",
+                         "fidinf_seed": self.seed})
         return meta
 
     def real_vs_real(self, n: int, *, extractor: str = "domain") -> dict[str, Any]:

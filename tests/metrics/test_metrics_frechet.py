@@ -108,3 +108,42 @@ def test_validation_errors():
         feature_stats(np.zeros(4))
     with pytest.raises(ConfigError, match="NaN"):
         feature_stats(np.array([[0.0, np.inf], [1.0, 2.0]]))
+
+
+def test_fid_infinity_removes_the_small_n_bias():
+    import numpy as np
+
+    from pgan_core.metrics.frechet import fid_from_stats, fid_infinity
+
+    rng = np.random.default_rng(0)
+    d = 32
+    mu_ref, sigma_ref = np.zeros(d), np.eye(d)
+    gen = rng.standard_normal((2000, d)) + 0.1          # true FID = d * 0.1^2 = 0.32
+    true = d * 0.01
+    r = fid_infinity(gen, mu_ref, sigma_ref, seed=1)
+    mu, sigma = np.mean(gen, 0), np.cov(gen, rowvar=False)
+    fid_n = fid_from_stats(mu, sigma, mu_ref, sigma_ref)
+    assert len(r["ns"]) == 8 and r["ns"][0] == 500 and r["ns"][-1] == 2000
+    assert r["slope"] > 0 and r["fids"][0] > r["fids"][-1]                          # FID_N falls with N
+    assert abs(r["fid_inf"] - true) < 0.5 * abs(fid_n - true)                      # the bias mostly gone
+    assert r == fid_infinity(gen, mu_ref, sigma_ref, seed=1)                        # seeded
+
+
+def test_fid_infinity_bad_input():
+    import numpy as np
+
+    from pgan_core.errors import ConfigError
+    from pgan_core.metrics.frechet import fid_infinity
+
+    with pytest.raises(ConfigError, match="points"):
+        fid_infinity(np.zeros((10, 2)), np.zeros(2), np.eye(2), points=1)
+    with pytest.raises(ConfigError, match="feats"):
+        fid_infinity(np.zeros((3, 2)), np.zeros(2), np.eye(2), points=3, min_fraction=0.1)
+
+
+def test_fidinf_protocol_parses():
+    from pgan_core.metrics.evaluate import parse_protocol
+
+    p = parse_protocol("fidinf2k_inception")
+    assert (p.metric, p.n, p.extractor, p.key) == ("fidinf", 2000, "inception", "fidinf2k_inception")
+    assert parse_protocol("fid2k_inception").metric == "fid"
