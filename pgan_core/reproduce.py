@@ -28,6 +28,36 @@ from .io import REPO_ROOT
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 
+def machine_roots() -> list[tuple[str, str]]:
+    """(absolute prefix, what an executed notebook shows instead), longest first: the repository (paths
+    relative to it), the dataset and cache roots and the home folder (by their names)."""
+    from .io import cache_root, data_root
+
+    roots = [(str(REPO_ROOT) + "/", ""), (str(REPO_ROOT), "."), (str(Path.home()), "~")]
+    for name, fn in (("$PGAN_DATA", data_root), ("$PGAN_CACHE", cache_root)):
+        try:
+            p = str(Path(fn()).resolve())
+        except Exception:  # noqa: BLE001 - an unset root has nothing to hide
+            continue
+        if not p.startswith(str(REPO_ROOT)):
+            roots.append((p, name))
+    return sorted(roots, key=lambda r: -len(r[0]))
+
+
+def sanitize_executed(path: str | Path) -> int:
+    """Rewrite an executed notebook so it holds no absolute machine path (papermill's metadata, the injected
+    RESULTS_ROOT, paths in outputs and warnings); returns the number of replacements. Atomic."""
+    from .io import atomic_write_text
+
+    text = Path(path).read_text()
+    count = 0
+    for prefix, shown in machine_roots():
+        count += text.count(prefix)
+        text = text.replace(prefix, shown)
+    atomic_write_text(path, text)
+    return count
+
+
 LAST = ("00_leaderboard",)   # reads every other notebook's results, so it runs after them
 
 
@@ -74,6 +104,7 @@ def run_one(nb: str, profile: str, results_root: Path, *, timeout: int | None, e
                             parameters={"PROFILE": profile, "WRITE_RESULTS": True, "PROGRESS": False,
                                         "RESULTS_ROOT": str(results_root), **(extra or {})},
                             progress_bar=False, execution_timeout=timeout, log_output=False)
+        sanitize_executed(tmp)
         os.replace(tmp, out_dir / "executed.ipynb")
     finally:
         if os.path.exists(tmp):

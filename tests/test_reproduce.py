@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -84,3 +85,23 @@ def test_concurrency_reaches_the_kernels_and_bad_values_are_refused(tmp_path, mo
     _notebooks(tmp_path, monkeypatch, **{"01_env": "import os\nassert os.environ['PGAN_CONCURRENCY'] == '3'"})
     assert reproduce.main(["--profile", "smoke", "--concurrency", "3", "--results", str(tmp_path / "res")]) == 0
     # the runner set it in os.environ; monkeypatch's undo of the first delenv removes it again after the test
+
+
+def test_executed_notebooks_hold_no_machine_paths(tmp_path, monkeypatch):
+    import json
+
+    from pgan_core import reproduce
+    from pgan_core.io import REPO_ROOT
+
+    monkeypatch.setenv("PGAN_DATA", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    nb = tmp_path / "executed.ipynb"
+    doc = {"metadata": {"papermill": {"input_path": f"{REPO_ROOT}/notebooks/01_x.ipynb"}},
+           "cells": [{"source": f'RESULTS_ROOT = "{REPO_ROOT}/results"\n',
+                      "outputs": [{"text": f"{Path.home()}/x.py:3: Warning\n{tmp_path}/data/cifar10 read\n"}]}]}
+    nb.write_text(json.dumps(doc))
+    assert reproduce.sanitize_executed(nb) == 4
+    out = json.loads(nb.read_text())
+    assert out["metadata"]["papermill"]["input_path"] == "notebooks/01_x.ipynb"
+    assert out["cells"][0]["source"] == 'RESULTS_ROOT = "results"\n'
+    assert out["cells"][0]["outputs"][0]["text"] == "~/x.py:3: Warning\n$PGAN_DATA/cifar10 read\n"
