@@ -82,6 +82,7 @@ class Results:
         base = Path(root) if root is not None else REPO_ROOT / ("results" if self.write else "scratch")
         self.dir = base / notebook
         self.started = time.time()
+        self.git = git_commit()    # the code this notebook's kernel loaded (a commit during a long run changes nothing)
         self.files: list[str] = []
 
     def path(self, name: str) -> Path:
@@ -115,7 +116,7 @@ class Results:
             "notebook": self.notebook, "profile": self.profile,
             "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "wall_seconds": round(time.time() - self.started, 1),
-            "git": git_commit(), "device": device_info(), "versions": package_versions(),
+            "git": self.git, "device": device_info(), "versions": package_versions(),
             "seeds": list(seeds), "extractors": extractors or {}, "files": sorted(set(self.files)),
             **(extra or {}),
         }
