@@ -1,5 +1,6 @@
 # The two commands of this repository (see README):
-#   make reproduce   run every notebook headless (profile: paper on a GPU, cpu otherwise; PROFILE=... overrides)
+#   make reproduce   rerun the notebooks headless into a fresh folder and compare with the committed results
+#                    (profile: paper on a GPU, cpu otherwise; PROFILE=... overrides; NOTEBOOKS=01 runs one)
 #   make test        run the test suite, nbval on every notebook in the smoke profile included
 PY      ?= python3
 VENV    ?= .venv
@@ -13,7 +14,7 @@ ifeq ($(origin PGAN_DATA), undefined)
 endif
 export PGAN_DATA
 
-.PHONY: reproduce test install bench clean-runs
+.PHONY: reproduce results test install bench clean-runs
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -24,8 +25,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pgan)" > /dev/null
 	touch $@
 
+NOTEBOOKS ?=
+FORCE ?=
+
 reproduce: install
-	$(PYTHON) -m pgan_core.reproduce --profile $(PROFILE)
+	$(PYTHON) -m pgan_core.reproduce --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+# make the committed results: run into results/ where they are missing or stale (FORCE=1: all)
+results: install
+	$(PYTHON) -m pgan_core.reproduce --fill --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) $(if $(FORCE),--force)
 
 test: install
 	$(PYTHON) -m pytest

@@ -1,15 +1,21 @@
-"""Headless reproduction: run notebooks with papermill for a profile.
+"""Headless reproduction and its check: rerun notebooks with papermill, compare with the committed results.
 
-``python -m pgan_core.reproduce [--profile cpu|paper|smoke|auto] [--notebooks 01 ...] [--force] [--concurrency N]``
+``python -m pgan_core.reproduce [--profile cpu|paper|smoke|auto] [--notebooks 01 ...] [--concurrency N]``
 
-Each notebook runs with ``PROFILE=<profile>`` and ``WRITE_RESULTS=True``; its executed copy is
-written to ``results/<notebook>/executed.ipynb`` (atomically, once it has finished). A notebook
-whose ``results/<notebook>/provenance.json`` already records this profile and whose executed
-copy exists is skipped unless ``--force``; training runs inside a notebook resume from their
-checkpoints, so an interrupted reproduction re-run redoes only what is missing. The leaderboard
-notebook runs last (it reads the others' results). Kernels run with ``PGAN_HEADLESS=1``, so
-notebooks show static figures instead of interactive widgets. A failing
-notebook does not stop the others; the summary names it with its error and the exit code is 1.
+The main job (the README's first command): re-execute the chosen notebooks into a **fresh folder**
+(``scratch/rerun/<profile>-<UTC time>/``, never over ``results/``), then compare every row of each committed
+``results/<notebook>/claims.csv`` of the same profile with the rerun's (:mod:`pgan_core.agreement`): a one-screen
+summary, the machine-readable ``agreement.json`` beside the rerun, and exit status 1 when a verdict differs or a
+notebook fails. Before it starts it prints what it will run and how long that took on the machine that made the
+committed results. ``--compare RERUN_FOLDER`` re-checks a finished rerun without running anything.
+
+``--fill`` is the other job: run into ``results/`` (or ``--results``) the notebooks whose results there are
+missing or of another profile (``--force``: all), which is how committed results are made. Each notebook runs
+with ``PROFILE=<profile>`` and ``WRITE_RESULTS=True``; its executed copy is written atomically once it has
+finished, with no absolute machine path in it. Training runs inside a notebook resume from their checkpoints, so
+an interrupted run redoes only what is missing. The leaderboard notebook runs last (it reads the others' results).
+Kernels run with ``PGAN_HEADLESS=1``, so notebooks show static figures instead of interactive widgets. A failing
+notebook does not stop the others; the summary names it with its error.
 """
 from __future__ import annotations
 
@@ -112,41 +118,36 @@ def run_one(nb: str, profile: str, results_root: Path, *, timeout: int | None, e
     return time.time() - t0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pgan_core.reproduce", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="auto", help="smoke, cpu, paper or auto (paper on a GPU, cpu otherwise)")
-    ap.add_argument("--notebooks", nargs="*", default=None, help="names or 2-digit prefixes (default: all)")
-    ap.add_argument("--force", action="store_true", help="re-run notebooks whose results are already complete")
-    ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
-    ap.add_argument("--concurrency", type=int, default=None,
-                    help="training runs at once inside each notebook (sets PGAN_CONCURRENCY for the kernels; "
-                         "pgan_core.experiments.run_grid); default 1")
-    ap.add_argument("--results", default=None,
-                    help="results folder (default: results/ for cpu and paper; scratch/reproduce/ for smoke, so a "
-                         "smoke run never replaces real results)")
-    args = ap.parse_args(argv)
-    profile = auto_profile() if args.profile == "auto" else args.profile
-    if profile not in PROFILE_NAMES:
-        print(f"error: parameter '--profile': got {args.profile!r}; allowed: auto, {', '.join(PROFILE_NAMES)}", file=sys.stderr)
-        return 2
-    if args.concurrency is not None:
-        if args.concurrency < 1:
-            print(f"error: parameter '--concurrency': got {args.concurrency}; allowed: an integer >= 1", file=sys.stderr)
-            return 2
-        os.environ["PGAN_CONCURRENCY"] = str(args.concurrency)      # the kernels inherit it
-    results_root = Path(args.results) if args.results else (
-        REPO_ROOT / "scratch" / "reproduce" if profile == "smoke" else REPO_ROOT / "results")
-    notebooks = select(args.notebooks)
-    print(f"profile {profile}: {len(notebooks)} notebook(s) -> {results_root}")
-    rows = []
+def committed_estimate(notebooks: list[str], profile: str, committed: Path) -> tuple[float, list[str], str]:
+    """Seconds the committed results of ``profile`` took for ``notebooks`` (sum of their provenance wall times),
+    the notebooks without such results, and the machines that made them."""
+    total, missing, machines = 0.0, [], set()
     for nb in notebooks:
-        if not args.force and is_complete(nb, profile, results_root):
+        try:
+            prov = json.loads((committed / nb / "provenance.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            missing.append(nb)
+            continue
+        if prov.get("profile") != profile:
+            missing.append(nb)
+            continue
+        total += float(prov.get("wall_seconds") or 0.0)
+        dev = prov.get("device") or {}
+        machines.add(dev.get("gpu") or f"{dev.get('cpu', 'a CPU')}, {dev.get('cpu_count', '?')} cores")
+    return total, missing, "; ".join(sorted(str(m) for m in machines)) or "no machine"
+
+
+def _run_all(notebooks: list[str], profile: str, results_root: Path, *, force: bool, timeout: int | None) -> list:
+    rows = []
+    for i, nb in enumerate(notebooks, 1):
+        if not force and is_complete(nb, profile, results_root):
             rows.append((nb, "skipped (complete)", 0.0, ""))
             continue
-        print(f"running {nb} ...", flush=True)
+        print(f"[{i}/{len(notebooks)}] running {nb} ...", flush=True)
         try:
-            secs = run_one(nb, profile, results_root, timeout=args.timeout)
+            secs = run_one(nb, profile, results_root, timeout=timeout)
             rows.append((nb, "ok", secs, ""))
+            print(f"[{i}/{len(notebooks)}] {nb} done in {secs:.0f} s", flush=True)
         except Exception as e:  # keep going: one failing notebook must not stop the others
             msg = str(e).strip().splitlines()
             rows.append((nb, "FAILED", 0.0, (type(e).__name__ + ": " + (msg[-1] if msg else ""))[:200]))
@@ -154,8 +155,93 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'notebook':<{width}}  {'status':<18}  {'seconds':>8}  error")
     for nb, status, secs, err in rows:
         print(f"{nb:<{width}}  {status:<18}  {secs:>8.0f}  {err}")
+    return rows
+
+
+def _check(notebooks: list[str], profile: str, rerun_root: Path, committed: Path) -> int:
+    """Compare the rerun with the committed results of the same profile; print the summary; 1 if a verdict differs."""
+    from .agreement import compare_folders, summary_lines
+
+    comparable = [nb for nb in notebooks if nb not in committed_estimate([nb], profile, committed)[1]]
+    report = compare_folders(committed, rerun_root, comparable, report=rerun_root / "agreement.json")
+    skipped = [nb for nb in notebooks if nb not in comparable]
+    print(f"\nagreement with the committed results ({_shown(committed)}, profile {profile}):")
+    for line in summary_lines(report):
+        print(line)
+    if skipped:
+        print(f"not compared (no committed results of profile {profile}): {', '.join(skipped)}")
+    print(f"report: {_shown(rerun_root / 'agreement.json')}")
+    return 1 if report["verdicts_differ"] else 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _err(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pgan_core.reproduce", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="auto", help="smoke, cpu, paper or auto (paper on a GPU, cpu otherwise)")
+    ap.add_argument("--notebooks", nargs="*", default=None, help="names or 2-digit prefixes (default: all)")
+    ap.add_argument("--fill", action="store_true",
+                    help="run into results/ (or --results) where results are missing or stale, and do not compare")
+    ap.add_argument("--force", action="store_true", help="with --fill: re-run notebooks whose results are complete")
+    ap.add_argument("--compare", metavar="RERUN_FOLDER", default=None,
+                    help="compare a finished rerun folder with the committed results; runs nothing")
+    ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    ap.add_argument("--concurrency", type=int, default=None,
+                    help="training runs at once inside each notebook (sets PGAN_CONCURRENCY for the kernels; "
+                         "pgan_core.experiments.run_grid); default 1")
+    ap.add_argument("--results", default=None,
+                    help="folder the notebooks write to (default: a fresh scratch/rerun/<profile>-<time>/; with "
+                         "--fill results/, or scratch/reproduce/ for smoke, so a smoke run never replaces real results)")
+    args = ap.parse_args(argv)
+    profile = auto_profile() if args.profile == "auto" else args.profile
+    if profile not in PROFILE_NAMES:
+        return _err(f"parameter '--profile': got {args.profile!r}; allowed: auto, {', '.join(PROFILE_NAMES)}")
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            return _err(f"parameter '--concurrency': got {args.concurrency}; allowed: an integer >= 1")
+        os.environ["PGAN_CONCURRENCY"] = str(args.concurrency)      # the kernels inherit it
+    committed = REPO_ROOT / "results"
+    notebooks = select(args.notebooks)
+    if args.compare is not None:
+        rerun = Path(args.compare)
+        if not rerun.is_dir():
+            return _err(f"parameter '--compare': {args.compare!r} is not a folder; allowed: a rerun folder "
+                        "(scratch/rerun/<profile>-<time>/)")
+        return _check(notebooks, profile, rerun, committed)
+    if args.results is not None:
+        results_root = Path(args.results)
+        if results_root.exists() and not results_root.is_dir():
+            return _err(f"parameter '--results': {args.results!r} is not a folder")
+        if not args.fill and results_root.resolve() == committed.resolve():
+            return _err("parameter '--results': a check never writes over results/; allowed: another folder, or "
+                        "--fill to (re)make the committed results")
+    elif args.fill or profile == "smoke":
+        results_root = REPO_ROOT / "scratch" / "reproduce" if profile == "smoke" else committed
+    else:
+        results_root = REPO_ROOT / "scratch" / "rerun" / f"{profile}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    secs, missing, machines = committed_estimate(notebooks, profile, committed)
+    print(f"profile {profile}: {len(notebooks)} notebook(s) -> {_shown(results_root)}"
+          + ("" if args.fill else ", then compared with the committed results"))
+    if secs:
+        print(f"estimate: about {secs / 60:.0f} min on a machine like the one that made them ({machines})"
+              + (f"; no committed estimate for {', '.join(missing)}" if missing else "")
+              + "; one notebook: make reproduce NOTEBOOKS=07")
+    rows = _run_all(notebooks, profile, results_root, force=args.force, timeout=args.timeout)
     failed = [r for r in rows if r[1] == "FAILED"]
-    return 1 if failed else 0
+    rc = 1 if failed else 0
+    if not args.fill and results_root.resolve() != committed.resolve():
+        rc = max(rc, _check(notebooks, profile, results_root, committed))
+    return rc
 
 
 if __name__ == "__main__":
