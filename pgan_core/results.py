@@ -88,6 +88,14 @@ class Results:
     def path(self, name: str) -> Path:
         return self.dir / name
 
+    def shown(self, path: str | Path | None = None) -> str:
+        """``path`` (default: this results folder) as messages show it: relative to the repository when inside it."""
+        p = Path(path) if path is not None else self.dir
+        try:
+            return str(p.resolve().relative_to(REPO_ROOT))
+        except ValueError:
+            return str(p)
+
     def save_table(self, df, name: str) -> Path:
         """Write a pandas DataFrame as ``<name>.csv``."""
         path = self.dir / f"{name}.csv"

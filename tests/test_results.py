@@ -35,3 +35,12 @@ def test_bad_profile_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ConfigError, match="PROFILE"):
         Results("01_x", "huge", write=True, root=tmp_path)
     assert not (tmp_path / "01_x").exists()
+
+
+def test_messages_show_where_the_files_went(tmp_path):
+    from pgan_core.io import REPO_ROOT
+
+    assert Results("01_x", "smoke").shown() == "scratch/01_x"
+    assert Results("01_x", "smoke", write=True).shown(REPO_ROOT / "results/01_x/provenance.json") == \
+        "results/01_x/provenance.json"
+    assert Results("01_x", "smoke", root=tmp_path).shown() == str(tmp_path / "01_x")
