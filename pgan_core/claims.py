@@ -208,3 +208,18 @@ def convergence(curves, metric: str, *, method: str, dataset: str, last: float =
             "trend_start": float(line_start), "trend_end": float(line_end), "relative_change": float(change),
             "max_excursion": excursion, "n_seeds": int(sub["seed"].nunique()), "tolerance": tol,
             "converged": bool(change < tol)}
+
+
+def in_paper_range(value: float, *, low: float, high: float, verdict: str, protocol: str,
+                   paper_extractor: str = "inception") -> str:
+    """Is a measured relative change inside the paper's published range? Only answered ('yes' / 'no') when the
+    number is the paper's kind (``protocol``'s extractor is ``paper_extractor``) and the comparison behind it was
+    decided (``verdict`` 'reproduced': its interval excludes zero); otherwise says why it is not answered."""
+    from .metrics.evaluate import parse_protocol
+
+    extractor = parse_protocol(protocol).extractor
+    if extractor != paper_extractor:
+        return f"not comparable: {protocol} uses {extractor} features, the paper's range is {paper_extractor} FID"
+    if verdict != "reproduced":
+        return f"undecided: the difference is {verdict} (its interval includes 0)"
+    return "yes" if low <= value <= high else "no"

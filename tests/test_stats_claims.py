@@ -106,3 +106,11 @@ def test_convergence_rule_over_the_last_quarter():
     assert wobble["relative_change"] == pytest.approx(abs(b * 300) / (a + b * 900))
     assert wobble["converged"] is True and wobble["max_excursion"] > 0.4
     assert claims.convergence(_curve([1, 2]), "fid", method="pgan-g", dataset="cifar10")["converged"] is None
+
+
+def test_in_paper_range_only_for_the_papers_metric_and_a_decided_difference():
+    kw = dict(low=4.76, high=21.84)
+    assert claims.in_paper_range(10.8, verdict="reproduced", protocol="fid5k_domain", **kw).startswith("not comparable")
+    assert claims.in_paper_range(10.8, verdict="inconclusive", protocol="fid2k_inception", **kw).startswith("undecided")
+    assert claims.in_paper_range(10.8, verdict="reproduced", protocol="fid2k_inception", **kw) == "yes"
+    assert claims.in_paper_range(30.0, verdict="reproduced", protocol="fid2k_inception", **kw) == "no"
