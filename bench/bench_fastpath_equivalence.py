@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pgan_core.experiments import run_grid  # noqa: E402
 from pgan_core.io import atomic_write_json  # noqa: E402
-from pgan_core.results import device_info, git_commit, package_versions  # noqa: E402
+from pgan_core.results import provenance  # noqa: E402
 from pgan_core.stats import mean_ci, welch_diff  # noqa: E402
 
 VARIANTS = {"fp32": {"method": "dcgan", "cpu_amp": False, "channels_last": False},
@@ -60,10 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                              "equivalent": bool(lo <= 0 <= hi and abs(d) < spread)}
     spi = runs.groupby("method")["sec_per_iter"].median().to_dict()
     out["sec_per_iter_median"] = spi
-    out["provenance"] = {"commit": git_commit(), "device": device_info(), "versions": package_versions(),
-                         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                         "wall_seconds": round(time.perf_counter() - t0, 1),
-                         "fast_path": grid.records[-1].fast_path}
+    out["provenance"] = provenance(t0, fast_path=grid.records[-1].fast_path)
     atomic_write_json(args.out, out)
     for m, v in out["metrics"].items():
         print(f"{m}: fp32 {v['fp32']['mean']:.4g} [{v['fp32']['low']:.4g}, {v['fp32']['high']:.4g}], fast "

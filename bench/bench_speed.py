@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pgan_core.config import RunConfig  # noqa: E402
 from pgan_core.io import atomic_write_json  # noqa: E402
-from pgan_core.results import device_info, git_commit, package_versions  # noqa: E402
+from pgan_core.results import provenance  # noqa: E402
 from pgan_core.training import train  # noqa: E402
 
 VARIANTS = {
@@ -187,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency:
         out["concurrency"] = bench_concurrency(120)
         print(f"  concurrency: {out['concurrency']}", flush=True)
-    out["provenance"] = {"commit": git_commit(), "device": device_info(), "versions": package_versions(),
-                         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                         "wall_seconds": round(time.perf_counter() - t0, 1)}
+    out["provenance"] = provenance(t0)
     atomic_write_json(args.out, out)
     print(f"wrote {args.out}")
     return 0

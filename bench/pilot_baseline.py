@@ -22,7 +22,7 @@ from pgan_core import claims, plotting  # noqa: E402
 from pgan_core.checkpoint import load_snapshot_generator  # noqa: E402
 from pgan_core.experiments import run_grid  # noqa: E402
 from pgan_core.io import atomic_write_json  # noqa: E402
-from pgan_core.results import device_info, git_commit, package_versions  # noqa: E402
+from pgan_core.results import provenance  # noqa: E402
 from pgan_core.sampling import generate  # noqa: E402
 
 
@@ -64,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                "curve": curves[["seed", "step", "train_seconds", args.protocol]].to_dict(orient="records"),
                "budgets": budgets, "sec_per_iter": [r.sec_per_iter for r in grid.records],
                "figure": f"bench/results/{stem}.png",
-               "provenance": {"commit": git_commit(), "device": device_info(), "versions": package_versions(),
-                              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                              "wall_seconds": round(time.perf_counter() - t0, 1), "fast_path": rec.fast_path}}
+               "provenance": provenance(t0, fast_path=rec.fast_path)}
         G, _ = load_snapshot_generator(f"{rec.run_dir}/snapshot.pt")
         fig = plotting.pilot(curves, args.protocol, generate(G, 64, seed=2024), title=f"{args.method} on {ds}, width {args.width}")
         fig.savefig(out_dir / f"{stem}.png", dpi=110)

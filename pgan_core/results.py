@@ -71,6 +71,16 @@ def device_info() -> dict[str, Any]:
     return info
 
 
+def provenance(started: float | None = None, **extra: Any) -> dict[str, Any]:
+    """Provenance of a bench or build: commit, device, versions, UTC date, and the wall seconds since
+    ``started`` (a ``time.perf_counter()`` value) when given; ``extra`` keys are added."""
+    out: dict[str, Any] = {"commit": git_commit(), "device": device_info(), "versions": package_versions(),
+                           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if started is not None:
+        out["wall_seconds"] = round(time.perf_counter() - started, 1)
+    return {**out, **extra}
+
+
 class Results:
     """Writer of one notebook's results folder."""
 
