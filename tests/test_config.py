@@ -237,3 +237,5 @@ def test_profile_rows_and_seed_cuts_name_real_methods():
             assert nb in prof.cuts, f"{prof.name} cuts rows of {nb} without saying why"
         for nb, table in prof.seeds_of.items():
             assert set(table) <= set(METHODS) and nb in prof.cuts
+        for nb, methods in prof.inception_rows.items():
+            assert set(methods) <= set(METHODS) and nb in prof.cuts
