@@ -244,6 +244,30 @@ def compile_for_training(cfg: RunConfig, G: nn.Module, D: nn.Module, loss, data,
     return G, D, {"event": "compile_failed", "failed": errors}
 
 
+def shorter_run(cfg: RunConfig, run_dir: Path) -> tuple[Path, int] | None:
+    """A finished run beside ``run_dir`` whose config equals ``cfg`` except for fewer ``steps``, at a step where
+    ``cfg`` logs, evaluates and checkpoints too: (its folder, its steps), the longest such, else None.
+
+    Training from its final state is bit-identical to training ``cfg`` from scratch (every draw depends only on
+    the seed and the iteration; learning rates and the EMA ramp-up depend on images seen, not on the planned
+    total), so raising a budget pays only for the new iterations."""
+    cfg = cfg.resolved()
+    best = None
+    for d in run_dir.parent.glob("*/"):
+        if d == run_dir or not (d / RECORD_FILE).is_file() or not (d / STATE_FILE).is_file():
+            continue
+        try:
+            other = RunConfig.from_params(json.loads((d / "config.json").read_text())).resolved()
+        except (OSError, ValueError, ConfigError):
+            continue
+        s = other.steps
+        if s >= cfg.steps or any(v and s % v for v in (cfg.eval_every, cfg.ckpt_every, cfg.log_every)):
+            continue
+        if other.replace(steps=cfg.steps).key() == cfg.key() and (best is None or s > best[1]):
+            best = (d, s)
+    return best
+
+
 def _read_log(path: Path) -> list[dict]:
     if not path.is_file():
         return []
@@ -324,17 +348,23 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
         evaluator = Evaluator(cfg.dataset, list(cfg.eval_protocols), domain_quality=cfg.domain_quality,
                               device=str(device))
 
-    # ---- resume
+    # ---- resume (from this run's own state, else by extending a finished shorter run of the same config)
     start, cur_nimg, train_seconds, resumed_from = 0, 0, 0.0, None
     log_path = run_dir / LOG_FILE
-    if resume and (run_dir / STATE_FILE).is_file():
-        st = load_checkpoint(run_dir / STATE_FILE, expect_format="pgan-state-1", config_key=key)
+    state_path, state_key, log_source, extended = run_dir / STATE_FILE, key, log_path, None
+    if resume and not state_path.is_file():
+        extended = shorter_run(cfg, run_dir)
+        if extended is not None:
+            state_path, log_source = extended[0] / STATE_FILE, extended[0] / LOG_FILE
+            state_key = cfg.replace(steps=extended[1]).resolved().key()
+    if resume and state_path.is_file():
+        st = load_checkpoint(state_path, expect_format="pgan-state-1", config_key=state_key)
         G.load_state_dict(st["G"]); D.load_state_dict(st["D"])
         if G_ema is not G:
             G_ema.load_state_dict(st["G_ema"])
         opt_g.load_state_dict(st["opt_g"]); opt_d.load_state_dict(st["opt_d"])
         start, cur_nimg, train_seconds, resumed_from = st["step"], st["cur_nimg"], st["train_seconds"], st["step"]
-        kept = [e for e in _read_log(log_path) if e.get("step", 0) <= start and e.get("kind") != "event"]
+        kept = [e for e in _read_log(log_source) if e.get("step", 0) <= start and e.get("kind") != "event"]
         if dist_env.is_main:
             atomic_write_text(log_path, "".join(json.dumps(e) + "\n" for e in kept))
     else:
@@ -387,7 +417,9 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.steps, initial=start, desc=cfg.run_name()[:40], leave=False, mininterval=1.0)
-    if resumed_from is not None:
+    if extended is not None:
+        log({"kind": "event", "step": start, "event": "extended", "from_run": extended[0].name})
+    elif resumed_from is not None:
         log({"kind": "event", "step": start, "event": "resumed"})
     log({"kind": "event", "step": start, "event": "fast_path", **fp.to_dict()})
     if compile_event is not None:

@@ -61,6 +61,23 @@ def test_resume_is_bit_identical(tmp_path):
     assert fa == fb
 
 
+def test_extending_a_finished_run_equals_training_longer(tmp_path):
+    short, long = cfg(method="pgan-g", ema_kimg=0.01, steps=4, eval_every=2), cfg(method="pgan-g", ema_kimg=0.01, steps=8, eval_every=2)
+    fresh = train(long, tmp_path / "fresh" / "run", progress=False)
+    train(short, tmp_path / "grid" / short.run_name(), progress=False)
+    train(cfg(method="pgan-g", ema_kimg=0.01, steps=6, eval_every=2, lr_g=1e-3), tmp_path / "grid" / "other", progress=False)
+    ext = train(long, tmp_path / "grid" / long.run_name(), progress=False)
+    assert ext.resumed_from_step == 4                                        # from the shorter run, not the other config
+    wa, wb = _weights(tmp_path / "fresh" / "run"), _weights(tmp_path / "grid" / long.run_name())
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert [(h["step"], h["fid64_domain"]) for h in fresh.history] == [(h["step"], h["fid64_domain"]) for h in ext.history]
+    log = [json.loads(l) for l in (tmp_path / "grid" / long.run_name() / "log.jsonl").read_text().splitlines()]
+    assert {"event": "extended", "from_run": short.run_name()}.items() <= next(e for e in log if e.get("event") == "extended").items()
+    assert (tmp_path / "grid" / short.run_name() / "record.json").is_file()  # the shorter run is left as it was
+    odd = cfg(method="pgan-g", ema_kimg=0.01, steps=9, eval_every=3)          # 4 is not on its evaluation grid
+    assert train(odd, tmp_path / "grid" / odd.run_name(), progress=False).resumed_from_step is None
+
+
 def test_complete_run_is_reused(tmp_path):
     c = cfg(method="dcgan", steps=2, eval_every=0, eval_protocols=())
     train(c, tmp_path, progress=False)
