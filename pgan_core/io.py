@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as messages and provenance show it: relative to the repository when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 

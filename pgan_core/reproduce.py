@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from .config import PROFILE_NAMES, auto_profile
-from .io import REPO_ROOT
+from .io import REPO_ROOT, shown_path as _shown
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -172,13 +172,6 @@ def _check(notebooks: list[str], profile: str, rerun_root: Path, committed: Path
         print(f"not compared (no committed results of profile {profile}): {', '.join(skipped)}")
     print(f"report: {_shown(rerun_root / 'agreement.json')}")
     return 1 if report["verdicts_differ"] else 0
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
 
 
 def _err(msg: str) -> int:

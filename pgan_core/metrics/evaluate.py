@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, check_choice, check_positive
-from ..io import REPO_ROOT, cache_root, load_verified, save_verified, stable_hash
+from ..io import REPO_ROOT, cache_root, shown_path, load_verified, save_verified, stable_hash
 from . import domain as _domain
 from .frechet import feature_stats, fid_from_stats, fid_infinity
 from .inception import (InceptionFeatures, TorchFidelityInception, inception_logits_available,
@@ -93,12 +93,7 @@ def _versions() -> dict[str, str]:
     return {"torch": str(torch.__version__), "numpy": np.__version__, "torch_fidelity": torch_fidelity.__version__}
 
 
-def _shown(path: Path) -> str:
-    """A path as provenance records it: relative to the repository when inside it."""
-    try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+_shown = shown_path
 
 
 # ---------------------------------------------------------------- evaluator
