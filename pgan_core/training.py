@@ -244,14 +244,29 @@ def compile_for_training(cfg: RunConfig, G: nn.Module, D: nn.Module, loss, data,
     return G, D, {"event": "compile_failed", "failed": errors}
 
 
+def lr_factor(cfg: RunConfig, step: int) -> float:
+    """Multiplier of both learning rates at iteration ``step`` (0-based): 1 without ``cfg.lr_decay``; with it, 1
+    for the first ``round(lr_decay * steps)`` iterations, then linear to zero at ``steps``, so the last update uses
+    ``1 / (steps - start)`` of the rate. The linear decay of the SNGAN experiments (Miyato et al., "Spectral
+    Normalization for Generative Adversarial Networks", ICLR 2018, arXiv:1802.05957, decay over all iterations:
+    ``lr_decay=0``), which ends a fixed budget at a settled generator instead of mid-oscillation."""
+    if cfg.lr_decay is None:
+        return 1.0
+    start = round(cfg.lr_decay * cfg.steps)
+    return 1.0 if step < start else (cfg.steps - step) / (cfg.steps - start)
+
+
 def shorter_run(cfg: RunConfig, run_dir: Path) -> tuple[Path, int] | None:
     """A finished run beside ``run_dir`` whose config equals ``cfg`` except for fewer ``steps``, at a step where
     ``cfg`` logs, evaluates and checkpoints too: (its folder, its steps), the longest such, else None.
 
     Training from its final state is bit-identical to training ``cfg`` from scratch (every draw depends only on
     the seed and the iteration; learning rates and the EMA ramp-up depend on images seen, not on the planned
-    total), so raising a budget pays only for the new iterations."""
+    total), so raising a budget pays only for the new iterations. A run with ``lr_decay`` is never extended:
+    its schedule depends on the planned total."""
     cfg = cfg.resolved()
+    if cfg.lr_decay is not None:
+        return None
     best = None
     for d in run_dir.parent.glob("*/"):
         if d == run_dir or not (d / RECORD_FILE).is_file() or not (d / STATE_FILE).is_file():
@@ -478,6 +493,11 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
                                  real_img_per_s=0.0, params_G=params_G, params_D=params_D, history=history,
                                  device=str(device), resumed_from_step=resumed_from, status="interrupted")
             t0 = time.perf_counter()
+            if cfg.lr_decay is not None:                      # a function of the step only: resume stays exact
+                f = lr_factor(cfg, step)
+                for opt, base in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
+                    for group in opt.param_groups:
+                        group["lr"] = base * f
             # layers that draw from torch's global RNG (PConv, NICE noise, dropout) get a per-iteration seed too,
             # so their draws depend only on (seed, step) and a resumed run stays bit-identical
             torch.manual_seed(dist_env.rank_seed(_step_seed(cfg.seed, step, 62)))   # per rank: shards draw apart

@@ -146,7 +146,7 @@ def test_new_fields_at_defaults_keep_old_run_keys():
     from pgan_core.config import KEY_OPTIONAL_DEFAULTS
 
     old = {k: v for k, v in c.resolved().to_dict().items() if k not in KEY_OPTIONAL_DEFAULTS}
-    assert set(KEY_OPTIONAL_DEFAULTS) == {"g_input", "g_input_res", "g_input_noise", "g_input_snapshot", "diffaugment",
+    assert set(KEY_OPTIONAL_DEFAULTS) == {"g_input", "g_input_res", "g_input_noise", "g_input_snapshot", "diffaugment", "lr_decay",
                                           "pconv_kind", "pconv_rate", "nice_gamma", "nice_eta", "d_mask", "d_mask_prob",
                                           "d_mask_ratio", "d_mask_patch", "d_mask_grid", "d_mask_bands",
                                           "d_mask_n_masked", "d_mask_balanced", "d_mask_keep_dc",

@@ -10,7 +10,7 @@ import torch
 from pgan_core.checkpoint import load_snapshot_generator
 from pgan_core.config import RunConfig
 from pgan_core.errors import ConfigError, IntegrityError, TrainingDiverged
-from pgan_core.training import load_record, train
+from pgan_core.training import load_record, lr_factor, train
 
 TINY = dict(dataset="synthetic", width=4, z_dim=16, batch_size=8, steps=6, eval_every=3, ckpt_every=2, log_every=1,
             eval_protocols=("fid64_domain",), domain_quality="smoke", max_images=128)
@@ -76,6 +76,34 @@ def test_extending_a_finished_run_equals_training_longer(tmp_path):
     assert (tmp_path / "grid" / short.run_name() / "record.json").is_file()  # the shorter run is left as it was
     odd = cfg(method="pgan-g", ema_kimg=0.01, steps=9, eval_every=3)          # 4 is not on its evaluation grid
     assert train(odd, tmp_path / "grid" / odd.run_name(), progress=False).resumed_from_step is None
+
+
+def test_lr_decay_schedule():
+    c = cfg(steps=10, lr_decay=0.6)                                          # constant for 6 iterations, then 4/4 .. 1/4
+    assert [lr_factor(c, s) for s in range(10)] == [1.0] * 6 + [1.0, 0.75, 0.5, 0.25]
+    assert [lr_factor(cfg(steps=4, lr_decay=0.0), s) for s in range(4)] == [1.0, 0.75, 0.5, 0.25]
+    assert lr_factor(cfg(steps=10), 9) == 1.0                               # None: constant
+    assert cfg(lr_decay=0.5).key() != cfg().key() and cfg(lr_decay=None).key() == cfg().key()
+    for bad in (1.0, -0.1, float("nan"), "half"):
+        with pytest.raises(ConfigError, match="lr_decay"):
+            cfg(lr_decay=bad)
+
+
+def test_lr_decay_reaches_the_optimiser_and_resumes_exactly(tmp_path):
+    c = cfg(method="dcgan", ema_kimg=0.01, steps=6, lr_decay=0.5, lr_g=1e-3, lr_d=2e-3)
+    full = train(c, tmp_path / "full", progress=False)
+    st = torch.load(tmp_path / "full" / "state.pt", weights_only=True)       # the rates of the last update (1/3)
+    assert math.isclose(st["opt_g"]["param_groups"][0]["lr"], 1e-3 / 3) and math.isclose(st["opt_d"]["param_groups"][0]["lr"], 2e-3 / 3)
+    train(cfg(method="dcgan", ema_kimg=0.01, steps=6, lr_g=1e-3, lr_d=2e-3), tmp_path / "const", progress=False)
+    wa, wc = _weights(tmp_path / "full"), _weights(tmp_path / "const")
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)                     # the schedule changed what was learnt
+    train(c, tmp_path / "part", progress=False, stop_after=3)
+    resumed = train(c, tmp_path / "part", progress=False)
+    wb = _weights(tmp_path / "part")
+    assert resumed.resumed_from_step == 2 and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert [h["fid64_domain"] for h in full.history] == [h["fid64_domain"] for h in resumed.history]
+    longer = c.replace(steps=8)                                              # its schedule differs from step 4 on:
+    assert train(longer, tmp_path / longer.run_name(), progress=False).resumed_from_step is None   # never extended
 
 
 def test_complete_run_is_reused(tmp_path):
