@@ -14,7 +14,7 @@ ifeq ($(origin PGAN_DATA), undefined)
 endif
 export PGAN_DATA
 
-.PHONY: reproduce results test install bench clean-runs
+.PHONY: reproduce results test test-browser install bench clean-runs
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -37,6 +37,12 @@ results: install
 
 test: install
 	$(PYTHON) -m pytest
+
+# JupyterLab + the explorer in headless Chromium (about a minute; installs Debian's chromium and chromium-driver)
+test-browser: install
+	command -v chromium > /dev/null && command -v chromedriver > /dev/null || apt-get install -y -q chromium chromium-driver
+	$(PYTHON) -m pip install -q -e ".[browser]"
+	$(PYTHON) -m pytest -m browser tests/test_browser.py
 
 bench: install
 	$(PYTHON) bench/bench_frechet.py

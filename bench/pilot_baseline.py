@@ -8,7 +8,11 @@ Writes the curves, the verdict per candidate budget and provenance to
 ``bench/results/pilot_<method>_<dataset>_cpu.json`` and a figure (curve + final samples) beside it.
 
     python bench/pilot_baseline.py --dataset cifar10 --steps 6000 --eval-every 500 [--width 16] [--seeds 0]
-        [--ema-kimg 10]
+        [--ema-kimg 10] [--lr-decay 0.5] [--notebook 01_perturbative_gan]
+
+``--lr-decay f``: both learning rates decayed linearly to zero from ``f * steps`` on (RunConfig.lr_decay).
+``--notebook``: the notebook whose run folder (and cpu budget) the pilot uses (default ``bench-pilot``, its own);
+with a notebook's name, finished runs of the same configuration are reused, not retrained.
 """
 from __future__ import annotations
 
@@ -36,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--protocol", default="fid2k_domain")
     p.add_argument("--ema-kimg", type=float, default=10.0, help="half-life of G's EMA (0: evaluate G itself)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--lr-decay", type=float, default=None, help="decay both rates linearly to 0 from this fraction on")
+    p.add_argument("--notebook", default="bench-pilot", help="run folder (and budget) of this notebook")
     p.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
     args = p.parse_args(argv)
     if args.eval_every <= 0 or args.steps % args.eval_every:
@@ -43,26 +49,27 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out_dir)
     for ds in args.dataset:
         t0 = time.perf_counter()
-        grid = run_grid(notebook="bench-pilot", profile="cpu", methods=[args.method], datasets=[ds], seeds=args.seeds,
+        grid = run_grid(notebook=args.notebook, profile="cpu", methods=[args.method], datasets=[ds], seeds=args.seeds,
                         overrides=dict(steps=args.steps, width=args.width, eval_every=args.eval_every,
                                        ckpt_every=args.eval_every, eval_protocols=(args.protocol,),
-                                       ema_kimg=args.ema_kimg),
+                                       ema_kimg=args.ema_kimg, lr_decay=args.lr_decay),
                         final_protocols=[args.protocol], progress=False)
         curves = grid.curves().dropna(subset=[args.protocol])
         budgets = []
         for s in sorted(curves["step"].unique()):
-            if s < args.steps // 4:
-                continue
+            if s < args.steps // 4 or (args.lr_decay is not None and s != args.steps):
+                continue                                      # a decayed run's schedule is its budget's alone
             row = claims.convergence(curves[curves["step"] <= s], args.protocol, method=args.method, dataset=ds)
             budgets.append({"steps": int(s), **{k: row.get(k) for k in ("window", "start", "end", "trend_start", "trend_end",
                                                                          "relative_change", "max_excursion", "converged")}})
         rec = grid.records[0]
-        stem = f"pilot_{args.method}_{ds}_cpu"
+        stem = f"pilot_{args.method}_{ds}{'_decay' if args.lr_decay is not None else ''}_cpu"
         out = {"what": __doc__.splitlines()[0], "dataset": ds, "method": args.method, "steps": args.steps,
-               "width": args.width, "ema_kimg": args.ema_kimg, "batch_size": rec.config["batch_size"], "protocol": args.protocol,
+               "width": args.width, "ema_kimg": args.ema_kimg, "lr_decay": args.lr_decay, "run_folder_of": args.notebook, "batch_size": rec.config["batch_size"], "protocol": args.protocol,
                "seeds": args.seeds, "rule": "relative change of the seed-mean curve over the last quarter < 0.10",
                "curve": curves[["seed", "step", "train_seconds", args.protocol]].to_dict(orient="records"),
                "budgets": budgets, "sec_per_iter": [r.sec_per_iter for r in grid.records],
+               "runs_code": [r.code for r in grid.records],                     # the commit each run finished at
                "figure": f"bench/results/{stem}.png",
                "provenance": provenance(t0, fast_path=rec.fast_path)}
         G, _ = load_snapshot_generator(f"{rec.run_dir}/snapshot.pt")

@@ -5,7 +5,7 @@ Public API (everything a notebook needs):
 * ``RunConfig``, ``PROFILES``, ``get_profile``  (config)
 * ``METHODS``, ``get_method``, ``build_models``, ``method_names``  (registry)
 * ``train``, ``RunRecord``  (training loop)
-* ``launch``  (the same run on N processes with torchrun, from a notebook: pgan_core.distributed)
+* ``launch``  (the same run on N processes with torchrun, from a notebook: pgan_core.launcher)
 * ``run_grid``, ``Grid``  (methods x datasets x seeds)
 * ``Results``  (results folder + provenance)
 * ``count_params``  (trainable vs fixed)
@@ -28,7 +28,7 @@ def __getattr__(name):  # lazy: keep `import pgan_core` light
         from . import training as _t
         return getattr(_t, name)
     if name == "launch":
-        from .distributed import launch
+        from .launcher import launch
         return launch
     if name in ("run_grid", "Grid"):
         from . import experiments as _e

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch.nn as nn
 
+from .build import generator
+from .config import RunConfig
 from .errors import IntegrityError
 from .io import load_verified, save_verified
 
@@ -57,14 +59,9 @@ def load_checkpoint(path: Path, *, expect_format: str, config_key: str | None = 
 
 def load_snapshot_generator(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild G_ema from a snapshot file; returns (G_ema in eval mode, config dict)."""
-    from .config import RunConfig
-    from .data import dataset_channels
-    from .registry import build_models, builder_overrides
-
     snap = load_checkpoint(Path(path), expect_format="pgan-snapshot-1")
     cfg = RunConfig.from_params(snap["config"])
-    G, _ = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.input_dim, width=cfg.width,
-                        g_overrides=builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level)[0])
+    G = generator(cfg)
     try:
         G.load_state_dict(snap["G_ema"])
     except RuntimeError as e:

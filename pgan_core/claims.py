@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .metrics.evaluate import parse_protocol
 from .stats import fmt_ci, mean_ci, verdict_from_interval, welch_diff
 
 
@@ -215,8 +216,6 @@ def in_paper_range(value: float, *, low: float, high: float, verdict: str, proto
     """Is a measured relative change inside the paper's published range? Only answered ('yes' / 'no') when the
     number is the paper's kind (``protocol``'s extractor is ``paper_extractor``) and the comparison behind it was
     decided (``verdict`` 'reproduced': its interval excludes zero); otherwise says why it is not answered."""
-    from .metrics.evaluate import parse_protocol
-
     extractor = parse_protocol(protocol).extractor
     if extractor != paper_extractor:
         return f"not comparable: {protocol} uses {extractor} features, the paper's range is {paper_extractor} FID"

@@ -1,11 +1,13 @@
 """Composition of methods by name: one generator-side, one discriminator-side, input-side and
-optimiser choices, joined with ``+`` (e.g. ``g-pert+d-nice+da+mask-both+ttur``).
+optimiser choices, joined with ``+`` (e.g. ``g-pert+d-nice+da+mask-both+ttur``): the grammar, its
+checks and the spec a name builds. The parts, the recipe table and the registered aliases are the
+method table of :mod:`pgan_core.methods`.
 
 Every paper of this companion changes one part of a GAN: the generator's layers (Perturbative GAN,
 Self-Sparse GAN), the generator's input (Spider GAN), the discriminator (PNN-style perturbation,
 PConv, NICE), what the discriminator sees (DiffAugment, MaskedGAN) or the optimiser (TTUR). A
 composed name picks one choice per part; :func:`pgan_core.registry.get_method` resolves such names
-to a :class:`~pgan_core.registry.MethodSpec` on demand, so a composed name works wherever a method
+to a :class:`~pgan_core.methods.MethodSpec` on demand, so a composed name works wherever a method
 name does (``RunConfig.method``, ``run_grid(methods=...)``, snapshots, torchrun workers).
 
 Grammar (tokens in this order; ``[...]`` optional)::
@@ -28,86 +30,23 @@ per-sample gradient penalty with a batch-normalised D.
 """
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+from .methods import ALIASES, DA_POLICY, PARTS, RECIPE_FIELDS, RECIPES, TTUR_LRS, MethodSpec, Part  # noqa: F401
 
 SEP = "+"
-DA_POLICY = "color,translation,cutout"          # DiffAugment policy of the data-efficient papers (Zhao et al. 2020)
-TTUR_LRS = dict(lr_d=4e-4, lr_g=1e-4)           # [A] see the module docstring
+_BY_TOKEN: dict[str, Part] = {p.token: p for p in PARTS}
 
 
-@dataclass(frozen=True)
-class Part:
-    """One token of a composed name: which builder and keyword arguments it contributes."""
-    token: str
-    role: str                      # 'g', 'input', 'd', 'aug', 'mask', 'loss', 'opt'
-    description: str
-    paper: str = ""
-    builder: str = ""              # model class name in pgan_core.models ('g' and 'd' roles)
-    kwargs: tuple = ()             # builder keyword arguments as (key, value) pairs
-    train: tuple = ()              # RunConfig defaults as (key, value) pairs
-    family: str = ""               # D family ('dcgan' or 'sngan'): the training recipe
-    arch_version: int = 0          # of the G or D it builds (MethodSpec.arch_version; the composed name's is the max)
-
-
-@functools.cache
 def _parts() -> dict[str, Part]:
-    """token -> Part (built once; treat as read-only)."""
-    from .methods import DCGAN, MASKEDGAN, NICE, PCONV, PERT_ARCH_VERSION, PGAN, PNN, SNGAN, SSGAN, WGAN_GP
-    from .layers.nice import GAMMA
-
-    da = "Zhao et al. 2020, arXiv:2006.10738"
-    ttur = "Heusel et al. 2017, arXiv:1706.08500"
-    spider = "Asokan & Seelamantula, CVPR 2023, arXiv:2305.07613"
-    pert_g = lambda src: (("level", 0.1), ("mask_source", src))            # noqa: E731
-    parts = [
-        Part("g-dcgan", "g", "DCGAN G (transposed convs)", DCGAN, "DCGANGenerator", (("conv", "conv"),)),
-        Part("g-resnet", "g", "SNGAN ResNet G", SNGAN, "ResNetGenerator"),
-        Part("g-pert", "g", "the authors' Perturbative G (stored U(-1,1) masks)", PGAN, "PerturbativeGenerator",
-             pert_g("stored_uniform"), arch_version=PERT_ARCH_VERSION),
-        Part("g-pert-lcg", "g", "the authors' Perturbative G (LCG masks)", PGAN, "PerturbativeGenerator",
-             pert_g("lcg"), arch_version=PERT_ARCH_VERSION),
-        Part("g-pert-mt", "g", "the authors' Perturbative G (Mersenne-Twister masks)", PGAN, "PerturbativeGenerator",
-             pert_g("seeded_uniform"), arch_version=PERT_ARCH_VERSION),
-        Part("g-sastm", "g", "DCGAN G + SASTM", SSGAN, "DCGANGenerator", (("conv", "conv"), ("sastm", "mul"))),
-        Part("d-dcgan", "d", "DCGAN D (BN)", DCGAN, "DCGANDiscriminator", (("conv", "conv"),), family="dcgan"),
-        Part("d-critic", "d", "DCGAN D without normalisation (WGAN-GP critic)", WGAN_GP, "DCGANDiscriminator",
-             (("conv", "conv"), ("norm", "none")), family="dcgan"),
-        Part("d-pnn", "d", "the authors' PNN-style perturbation D", PNN, "PerturbativeDiscriminator",
-             (("level", 0.1), ("mask_source", "stored_uniform")), family="dcgan", arch_version=PERT_ARCH_VERSION),
-        Part("d-sn", "d", "spectral-norm ResNet D", SNGAN, "ResNetDiscriminator", (("conv", "conv"),), family="sngan"),
-        Part("d-pconv", "d", "spectral-norm ResNet D with PConv", PCONV, "ResNetDiscriminator",
-             (("conv", "pconv"), ("pconv_kind", "dropout"), ("pconv_rate", 0.1)), family="sngan"),
-        Part("d-nice", "d", "spectral-norm ResNet D with NICE", NICE, "ResNetDiscriminator",
-             (("conv", "conv"), ("nice", True), ("nice_gamma", GAMMA)), family="sngan"),
-        Part("da", "aug", "DiffAugment", da, train=(("diffaugment", DA_POLICY),)),
-        Part("mask-spatial", "mask", "MaskedGAN spatial masks", MASKEDGAN, train=(("d_mask", "spatial"),)),
-        Part("mask-spectral", "mask", "MaskedGAN spectral masks", MASKEDGAN, train=(("d_mask", "spectral"),)),
-        Part("mask-both", "mask", "MaskedGAN spatial+spectral masks", MASKEDGAN,
-             train=(("d_mask", "spatial,spectral"),)),
-        Part("ns", "loss", "non-saturating loss", train=(("loss", "ns"),)),
-        Part("hinge", "loss", "hinge loss", train=(("loss", "hinge"),)),
-        Part("wgan-gp", "loss", "WGAN-GP", WGAN_GP, train=(("loss", "wgan-gp"),)),
-        Part("ttur", "opt", "TTUR (lr_D 4e-4, lr_G 1e-4)", ttur, train=tuple(TTUR_LRS.items())),
-    ]
-    from .config import DATASET_NAMES
-
-    parts += [Part(f"spider-{d}", "input", f"Spider input: {d} images", spider, train=(("g_input", d),))
-              for d in DATASET_NAMES if d != "synthetic"]
-    return {p.token: p for p in parts}
+    """token -> Part (read-only)."""
+    return _BY_TOKEN
 
 
 ROLE_ORDER = ("g", "input", "d", "aug", "mask", "loss", "opt")
 ROLE_NAMES = {"g": "generator", "input": "generator input (Spider)", "d": "discriminator", "aug": "DiffAugment",
               "mask": "MaskedGAN mask", "loss": "loss", "opt": "optimiser"}
-RECIPES = {   # D family -> (loss, RunConfig defaults); see the module docstring
-    "dcgan": ("ns", dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999), n_critic=1)),
-    "sngan": ("hinge", dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), n_critic=5)),
-    "wgan-gp": ("wgan-gp", dict(lr_g=1e-4, lr_d=1e-4, betas_g=(0.5, 0.9), betas_d=(0.5, 0.9), n_critic=5)),
-}
 
 
 def is_composed(name: Any) -> bool:
@@ -146,7 +85,7 @@ def parse(name: str) -> list[Part]:
         if n > 1:
             extra = (" (SASTM follows transposed convolutions; the perturbative generator has none, so "
                      "'g-sastm' and 'g-pert*' cannot be combined)" if role == "g" and
-                     {"g-sastm"} & set(tokens) and any(t.startswith("g-pert") for t in tokens) else "")
+                     any(t.startswith("g-sastm") for t in tokens) and any(t.startswith("g-pert") for t in tokens) else "")
             raise _fail(name, f"{n} {ROLE_NAMES[role]} choices ({', '.join(p.token for p in chosen if p.role == role)})"
                               f"; allowed: at most one{extra}")
     for role in ("g", "d"):
@@ -156,25 +95,22 @@ def parse(name: str) -> list[Part]:
     if canonical != name:
         raise _fail(name, f"tokens out of order; write it as {canonical!r}")
     d = next(p for p in chosen if p.role == "d")
-    if any(p.token == "wgan-gp" for p in chosen) and d.token in ("d-dcgan", "d-pnn"):
+    if any(p.token == "wgan-gp" for p in chosen) and d.batchnorm:
         raise _fail(name, f"WGAN-GP's gradient penalty is per sample, but {d.token!r} uses BatchNorm, which mixes "
                           "the samples of a batch; use 'd-critic' (no normalisation) or a spectral-norm D ('d-sn', "
                           "'d-pconv', 'd-nice')")
     return chosen
 
 
-def compose(name: str):
-    """The :class:`~pgan_core.registry.MethodSpec` of a composed name (see the module docstring)."""
-    from . import models
-    from .registry import MethodSpec
-
+def compose(name: str, *, label: str | None = None, description: str | None = None) -> MethodSpec:
+    """The :class:`~pgan_core.methods.MethodSpec` of a composed name (see the module docstring): named ``label``
+    (a registered alias of it) when given, else the composed name itself."""
     chosen = parse(name)
     by_role = {p.role: p for p in chosen}
     g, d = by_role["g"], by_role["d"]
     loss = by_role["loss"].token if "loss" in by_role else None
-    family = "wgan-gp" if loss == "wgan-gp" else d.family
-    default_loss, train = RECIPES[family]
-    train = dict(train)
+    recipe = RECIPES["wgan-gp" if loss == "wgan-gp" else d.family]
+    train = recipe.train()
     for p in chosen:
         train.update(dict(p.train))
     train.pop("loss", None)
@@ -182,9 +118,9 @@ def compose(name: str):
     for p in chosen:
         if p.paper and p.paper not in papers:
             papers.append(p.paper)
-    return MethodSpec(name=name, build_G=getattr(models, g.builder), build_D=getattr(models, d.builder),
-                      g_kwargs=dict(g.kwargs), d_kwargs=dict(d.kwargs), loss=loss or default_loss,
-                      train_defaults=train, description="composed: " + " + ".join(p.description for p in chosen),
+    return MethodSpec(name=label or name, build_G=g.builder, build_D=d.builder,
+                      g_kwargs=dict(g.kwargs), d_kwargs=dict(d.kwargs), loss=loss or recipe.loss, train_defaults=train,
+                      description=description or "composed: " + " + ".join(p.description for p in chosen),
                       paper="; ".join(papers), arch_version=max(g.arch_version, d.arch_version))
 
 

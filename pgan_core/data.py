@@ -575,6 +575,4 @@ def describe(dataset: ImageSet) -> dict[str, Any]:
 
 def dataset_channels(name: str) -> int:
     """Image channels of dataset ``name`` (1 for MNIST/Fashion-MNIST, 3 for CIFAR-10/synthetic)."""
-    from .errors import check_choice
-
     return CHANNELS[check_choice("dataset", name, DATASETS)]

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import RunConfig, get_profile
+from .checkpoint import load_snapshot_generator
+from .config import DATASET_NAMES, RunConfig, get_profile
 from .errors import ConfigError, bad_param
 from .io import atomic_write_json, runs_root, stable_hash
-from .metrics.evaluate import parse_protocol
+from .metrics.evaluate import Evaluator, parse_protocol
 from .registry import get_method
+from .sampling import generate, make_input
 from .training import RunRecord, train
 
 
@@ -157,9 +159,6 @@ def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = Non
     grid equals the one-after-another grid at the same threads per run: weights bit for bit on CPU, metrics
     to 1e-9 (their float64 statistics go through numpy's BLAS, whose thread pool is per process).
     """
-    from .config import DATASET_NAMES
-    from .metrics.evaluate import Evaluator
-
     if (methods is None) == (variants is None):
         raise bad_param("METHODS", methods, "exactly one of METHODS (names) or VARIANTS (label -> overrides)")
     if variants is not None:
@@ -211,8 +210,6 @@ def plan_rows(profile: str, notebook: str, *, methods: Sequence[str], datasets: 
     """dataset -> method -> seeds that ``notebook`` trains in ``profile``: its ``methods`` on ``datasets``
     (None: the profile's datasets for the notebook), cut to the rows and seeds the profile budgets
     (``Profile.rows``, ``Profile.seeds_of``; what was cut and why: ``Profile.cuts``)."""
-    from .config import DATASET_NAMES
-
     prof = get_profile(profile)
     methods = _check_methods(list(methods))
     if datasets is None:
@@ -311,16 +308,11 @@ def train_concurrently(jobs: Sequence[tuple[RunConfig, Path]], *, concurrency: i
 
 def final_metrics(rec: RunRecord, evaluator, protocols: Sequence[str], *, n_tag: str = "final") -> dict[str, Any]:
     """Metrics of the run's final EMA snapshot, cached in ``<run_dir>/<n_tag>-<hash>.json``."""
-    from .checkpoint import load_snapshot_generator
-    from .sampling import generate
-
     path = Path(rec.run_dir) / f"{n_tag}-{stable_hash(sorted(protocols))}.json"
     if path.is_file():
         cached = json.loads(path.read_text())
         if cached.get("config_key") == rec.config_key:
             return cached["metrics"]
-    from .models.spider import make_input
-
     G, cfg = load_snapshot_generator(Path(rec.run_dir) / "snapshot.pt")
     inputs = make_input(cfg)
     t0 = time.perf_counter()
@@ -334,8 +326,6 @@ def inception_metrics(grid: Grid, *, protocols: Sequence[str], runs: Sequence[tu
     """Standard TF-Inception metrics for a few runs (slow on CPU); returns a DataFrame."""
     import pandas as pd
 
-    from .metrics.evaluate import Evaluator
-
     rows, evs = [], {}
     for method, dataset, seed in runs:
         rec = grid.record(method, dataset, seed)
@@ -347,8 +337,6 @@ def inception_metrics(grid: Grid, *, protocols: Sequence[str], runs: Sequence[tu
 
 
 def protocol_columns(df) -> list[str]:
-    from .metrics.evaluate import parse_protocol
-
     cols = []
     for c in df.columns:
         try:

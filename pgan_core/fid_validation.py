@@ -18,13 +18,13 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .data import load_dataset
 from .disturb import DISTURBANCES, disturb
 from .errors import bad_param, check_choice, check_range
+from .metrics.evaluate import protocol_key
 
 
 def _real_images(dataset: str, split: str, n: int, seed: int) -> torch.Tensor:
-    from .data import load_dataset
-
     images = load_dataset(dataset, split).images
     if n > len(images):
         raise bad_param("n", n, f"at most {len(images)} (the {dataset}/{split} split)")
@@ -94,8 +94,6 @@ def sample_size_bias(evaluator_factory: Callable[[list[str]], Any], sources: dic
     label to ``n -> uint8 images`` (real test images, a generator...). Rows: (source, n, fid, key).
     """
     import pandas as pd
-
-    from .metrics.evaluate import protocol_key
 
     sizes = sorted(int(s) for s in sizes)
     if not sizes or sizes[0] <= 0:

@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import DataError, IntegrityError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,8 +41,6 @@ os.umask(_UMASK)
 
 def data_root() -> Path:
     """Dataset root: ``$PGAN_DATA``, else ``../shared/data`` beside the repo if present."""
-    from .errors import DataError
-
     env = os.environ.get("PGAN_DATA")
     if env:
         root = Path(env).expanduser()
@@ -129,8 +129,6 @@ def load_verified(path: str | os.PathLike, *, what: str = "file") -> Any:
     """Load a file written by :func:`save_verified` with ``weights_only=True`` after checking its hash."""
     import torch
 
-    from .errors import IntegrityError
-
     path = Path(path)
     side = Path(str(path) + ".sha256")
     if not path.is_file():
@@ -151,20 +149,21 @@ def load_verified(path: str | os.PathLike, *, what: str = "file") -> Any:
 
 # ---------------------------------------------------------------- hashing
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """Hex digest of a file's bytes, read in chunks (``algorithm``: a hashlib name)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    return file_digest(path, "sha256", chunk)
 
 
 def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "md5", chunk)
 
 
 def stable_hash(obj: Any, n: int = 12) -> str:

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
+from .checkpoint import load_checkpoint
 from .errors import ConfigError, bad_param
 from .io import REPO_ROOT, atomic_write_json, sha256_file
 from .stats import fmt_ci, mean_ci, welch_diff
@@ -166,8 +167,6 @@ def export_snapshots(records: dict[str, Any], dest: str | Path, *, provenance: d
         items.append((label, run_dir, snap))
     dest.mkdir(parents=True, exist_ok=True)
     index, paths = {}, []
-    from .checkpoint import load_checkpoint
-
     for label, run_dir, snap in items:
         obj = load_checkpoint(snap, expect_format="pgan-snapshot-1")       # verifies the digest first
         out = dest / f"{label}.pt"

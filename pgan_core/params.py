@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from .layers.perturbation import MASK_BUFFER, PerturbationLayer
+from .errors import bad_param, check_choice
+from .layers.perturbation import IN_FORWARD_SOURCES, MASK_BUFFER, MASK_SOURCES, PerturbationLayer
+from .registry import build_models, get_method, owns_perturbation
 
 FIELDS = ("trainable", "frozen", "buffers_stored", "masks_stored", "masks_regenerated")
 
@@ -69,8 +71,6 @@ def mask_memory(module: nn.Module) -> dict[str, int]:
     * ``largest_in_forward_bytes``: the largest of those masks, alive only while its layer runs (plus the
       generator's working memory, :mod:`pgan_core.layers.lcg`).
     """
-    from .layers.perturbation import IN_FORWARD_SOURCES
-
     out = dict.fromkeys(MASK_MEMORY_FIELDS, 0)
     for mod in {id(m): m for m in module.modules() if isinstance(m, PerturbationLayer)}.values():
         if mod.mask_source in IN_FORWARD_SOURCES:
@@ -93,10 +93,6 @@ def mask_memory_saved(method: str = "pgan-g", *, width: int = 128, img_channels:
     ``alternative_bytes`` and ``alternative_stored_bytes`` (the same with ``mask_source``), ``saved_bytes``
     (registered - alternative memory), ``largest_in_forward_bytes`` and ``trainable_bytes`` (float32 bytes of
     G's and D's trainable parameters, for scale)."""
-    from .errors import bad_param, check_choice
-    from .layers.perturbation import MASK_SOURCES
-    from .registry import build_models, get_method, owns_perturbation
-
     check_choice("mask_source", mask_source, MASK_SOURCES)
     spec = get_method(method)
     owners = (owns_perturbation(spec.build_G, spec.g_kwargs), owns_perturbation(spec.build_D, spec.d_kwargs))

@@ -36,16 +36,46 @@ def image_grid(images_uint8: torch.Tensor, nrow: int = 8) -> np.ndarray:
     return out
 
 
-def sample_grids(grids: dict[str, torch.Tensor], *, nrow: int = 8, title: str = ""):
-    """One panel per entry (e.g. method -> uint8 samples)."""
+def _dpi(dpi: float | None) -> float:
+    """The dots per inch a figure will be saved at: ``dpi``, else matplotlib's savefig (or figure) setting."""
+    if dpi is not None:
+        return float(dpi)
+    saved = plt.rcParams.get("savefig.dpi", "figure")
+    return float(plt.rcParams["figure.dpi"] if saved == "figure" else saved)
+
+
+def _wrapped(title: str, width_in: float, fontsize: float) -> str:
+    """``title`` broken into lines that fit ``width_in`` inches at ``fontsize`` points (about 0.55 em a character)."""
+    import textwrap
+
+    return textwrap.fill(title, max(12, int(width_in * 72 / (0.55 * fontsize))))
+
+
+def sample_grids(grids: dict[str, torch.Tensor], *, nrow: int = 8, title: str = "", dpi: float | None = None,
+                 max_cols: int = 4):
+    """One panel per entry (e.g. method -> uint8 samples), at most ``max_cols`` panels a row. Every image is drawn
+    at least at its native size when the figure is saved at ``dpi`` (default: matplotlib's savefig dpi), and
+    titles wrap to their panel, so nine methods stay readable instead of a strip squeezed to one line."""
     n = len(grids)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.9), squeeze=False)
-    for ax, (name, imgs) in zip(axes[0], grids.items()):
-        ax.imshow(image_grid(imgs, nrow))
-        ax.set_title(name, fontsize=9)
+    cols = max(1, min(n, max_cols))
+    rows = -(-n // cols)
+    first = next(iter(grids.values()))
+    h, w = first.shape[-2:]
+    per_row = min(nrow, max(1, len(first)))
+    mosaic_w, mosaic_h = per_row * (w + 1) + 1, -(-len(first) // per_row) * (h + 1) + 1
+    dots = _dpi(dpi)
+    pw = max(2.6, 1.1 * mosaic_w / dots)                            # inches: >= 1 saved pixel per image pixel
+    ph = pw * mosaic_h / mosaic_w + 0.6                             # + the panel title and its padding
+    top = 0.5 if title else 0.0
+    fig, axes = plt.subplots(rows, cols, figsize=(pw * cols, ph * rows + top), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, (name, imgs) in zip(axes.flat, grids.items()):
+        ax.imshow(image_grid(imgs, per_row), interpolation="nearest")
+        ax.set_title(_wrapped(str(name), pw, 9), fontsize=9)
         ax.axis("off")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(_wrapped(title, pw * cols, 10), fontsize=10)
     fig.tight_layout()
     return fig
 

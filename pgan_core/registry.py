@@ -1,4 +1,5 @@
-"""One registry of methods: name -> :class:`MethodSpec`.
+"""One registry of methods: name -> :class:`~pgan_core.methods.MethodSpec`, for the registered names (aliases of
+compositions, :data:`pgan_core.methods.ALIASES`) and for composed names (:mod:`pgan_core.compose`).
 
 Notebooks and the training loop only ever use method *names*; the names are lowercase and
 hyphenated and are reused verbatim as table row labels and file names. Each entry says which
@@ -7,50 +8,46 @@ settings the paper's baseline uses, and where the idea comes from.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
 from typing import Any, Callable
 
 import torch.nn as nn
 
+from .compose import compose, is_composed
 from .errors import ConfigError
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    name: str                                  # registry key, e.g. "pgan-g"
-    build_G: Callable[..., nn.Module]          # builder(img_channels, img_res, z_dim, width, **g_kwargs)
-    build_D: Callable[..., nn.Module]          # builder(img_channels, img_res, width, **d_kwargs)
-    g_kwargs: dict[str, Any] = field(default_factory=dict)
-    d_kwargs: dict[str, Any] = field(default_factory=dict)
-    loss: str = "ns"                           # default adversarial loss (key of losses.LOSSES)
-    train_defaults: dict[str, Any] = field(default_factory=dict)  # RunConfig fields the paper fixes
-    description: str = ""                      # one line for tables
-    paper: str = ""                            # citation key, e.g. "Kishi et al. 2019, arXiv:1902.01514"
-    arch_version: int = 0                      # bumped when G or D of this name changes; enters the run key when > 0
+from .methods import ALIASES, D_MASK_SEED, RECIPE_FIELDS, MethodSpec  # noqa: F401  (MethodSpec, D_MASK_SEED re-exported)
 
 
 METHODS: dict[str, MethodSpec] = {}
 
 
 def register(spec: MethodSpec) -> MethodSpec:
+    """Add a method under its name; its train_defaults must carry a complete recipe (every RECIPE_FIELDS)."""
     if spec.name in METHODS:
         raise ValueError(f"method {spec.name!r} registered twice")
+    missing = [k for k in RECIPE_FIELDS if k not in spec.train_defaults]
+    if missing:
+        raise ValueError(f"method {spec.name!r}: train_defaults lacks {', '.join(missing)} (a complete recipe, "
+                         "e.g. pgan_core.methods.RECIPES['dcgan'].train())")
     METHODS[spec.name] = spec
     return spec
 
 
-COMPOSED: dict[str, MethodSpec] = {}   # composed names resolved so far (pgan_core.compose), kept apart from METHODS
+for _name, (_composition, _description) in ALIASES.items():
+    register(compose(_composition, label=_name, description=_description))
+ALIAS_OF: dict[str, str] = {c: n for n, (c, _) in ALIASES.items()}  # composition -> registered name (compose checked it)
+COMPOSED: dict[str, MethodSpec] = {}   # composed names resolved so far, kept apart from METHODS
 
 
 def get_method(name: str) -> MethodSpec:
     """Look a method up by name: a registered method, or a composed name such as
-    ``'g-pert+d-nice+da+mask-both+ttur'`` (:mod:`pgan_core.compose`). An unknown name lists the known ones."""
-    _ensure_loaded()
+    ``'g-pert+d-nice+da+mask-both+ttur'`` (:mod:`pgan_core.compose`). A composed name that a registered name
+    aliases returns that method's spec (one spec, one run key). An unknown name lists the known ones."""
     if name in METHODS:
         return METHODS[name]
-    from .compose import compose, is_composed
-
     if is_composed(name):
+        if name in ALIAS_OF:
+            return METHODS[ALIAS_OF[name]]
         if name not in COMPOSED:
             COMPOSED[name] = compose(name)
         return COMPOSED[name]
@@ -59,11 +56,9 @@ def get_method(name: str) -> MethodSpec:
 
 
 def method_names() -> list[str]:
-    _ensure_loaded()
     return sorted(METHODS)
 
 
-D_MASK_SEED = 1000  # D's mask seeds start this far above G's (G uses base + 0..71), so D's masks never repeat G's
 PERTURBATION_OVERRIDES = ("mask_seed", "noise_level")  # RunConfig fields that reach the builders of perturbation layers
 
 
@@ -99,8 +94,6 @@ def builder_overrides(name: str, *, mask_seed: int, noise_level: float | None,
     other than 0 for a method without perturbation layers raises a ConfigError naming the parameter.
     ``d_options`` (D keyword arguments such as ``pconv_rate`` or ``nice_gamma``; None values are skipped) go to
     the D builder, which must accept them."""
-    import inspect
-
     spec = get_method(name)
     owners = (owns_perturbation(spec.build_G, spec.g_kwargs), owns_perturbation(spec.build_D, spec.d_kwargs))
     if not any(owners):
@@ -125,8 +118,3 @@ def builder_overrides(name: str, *, mask_seed: int, noise_level: float | None,
                               f"{spec.build_D.__name__} has no such option)")
         out[1][key] = value
     return out[0], out[1]
-
-
-def _ensure_loaded() -> None:
-    """Import the modules that register methods (kept lazy to avoid import cycles)."""
-    from . import methods  # noqa: F401  (registers entries on import)

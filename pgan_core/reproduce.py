@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 
 from .config import PROFILE_NAMES, auto_profile
-from .io import REPO_ROOT, shown_path as _shown
+from .agreement import compare_folders, summary_lines
+from .io import REPO_ROOT, atomic_write_text, cache_root, data_root, shown_path as _shown
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -37,8 +38,6 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 def machine_roots() -> list[tuple[str, str]]:
     """(absolute prefix, what an executed notebook shows instead), longest first: the repository (paths
     relative to it), the dataset and cache roots and the home folder (by their names)."""
-    from .io import cache_root, data_root
-
     roots = [(str(REPO_ROOT) + "/", ""), (str(REPO_ROOT), "."), (str(Path.home()), "~")]
     for name, fn in (("$PGAN_DATA", data_root), ("$PGAN_CACHE", cache_root)):
         try:
@@ -53,8 +52,6 @@ def machine_roots() -> list[tuple[str, str]]:
 def sanitize_executed(path: str | Path) -> int:
     """Rewrite an executed notebook so it holds no absolute machine path (papermill's metadata, the injected
     RESULTS_ROOT, paths in outputs and warnings); returns the number of replacements. Atomic."""
-    from .io import atomic_write_text
-
     text = Path(path).read_text()
     count = 0
     for prefix, shown in machine_roots():
@@ -160,8 +157,6 @@ def _run_all(notebooks: list[str], profile: str, results_root: Path, *, force: b
 
 def _check(notebooks: list[str], profile: str, rerun_root: Path, committed: Path) -> int:
     """Compare the rerun with the committed results of the same profile; print the summary; 1 if a verdict differs."""
-    from .agreement import compare_folders, summary_lines
-
     comparable = [nb for nb in notebooks if nb not in committed_estimate([nb], profile, committed)[1]]
     report = compare_folders(committed, rerun_root, comparable, report=rerun_root / "agreement.json")
     skipped = [nb for nb in notebooks if nb not in comparable]

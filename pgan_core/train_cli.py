@@ -5,7 +5,7 @@
 
 ``cfg.json`` holds ``RunConfig`` fields (``RunConfig.to_json()``). The run folder gets what
 :func:`pgan_core.training.train` writes; rank 0 prints a one-line summary. Notebooks use
-:func:`pgan_core.distributed.launch`, which calls this module.
+:func:`pgan_core.launcher.launch`, which calls this module.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from .config import RunConfig
 from .errors import ConfigError
+from .training import train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,8 +34,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @record                                      # under torchrun: the failing rank's traceback goes into torchrun's summary
 def main(argv: list[str] | None = None) -> int:
-    from .training import train
-
     args = parse_args(argv)
     path = Path(args.config)
     try:

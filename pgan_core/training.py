@@ -22,9 +22,10 @@ copy of the state; a failure falls back to eager with a warning and a log event)
 Under ``torchrun`` the same function trains data-parallel: each rank takes its shard of the global
 batch, gradients are averaged, rank 0 alone evaluates and writes files (:mod:`pgan_core.distributed`).
 
+Models, optimisers and the D the losses see come from the build seam (:mod:`pgan_core.build`).
 Discriminator-side methods hook in without touching the loop's structure: input transforms wrap D
-for the losses (:class:`AugmentedD` for DiffAugment, :class:`MaskedD` for MaskedGAN masks, applied as
-D(mask(augment(x)))), and a D may carry a *D plugin* (``D.d_plugin``, e.g. NICE's
+for the losses (:class:`~pgan_core.build.AugmentedD` for DiffAugment, :class:`~pgan_core.build.MaskedD`
+for MaskedGAN masks, applied as D(mask(augment(x)))), and a D may carry a *D plugin* (``D.d_plugin``, e.g. NICE's
 :class:`~pgan_core.layers.nice.NiceRegularizer`) with three methods the D step calls::
 
     begin_d_step()                 before the D loss's forwards
@@ -51,23 +52,22 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from .augment import diff_augment
+from .build import (AugmentedD, MaskedD, build_run_models, d_input_mask, loss_view,  # noqa: F401 (re-exported)
+                    make_optimizers, optimizers, run_models)
 from .checkpoint import SNAPSHOT_FILE, STATE_FILE, load_checkpoint, save_snapshot, save_state
-from .config import D_BUILDER_OPTIONS, RunConfig
-from .data import batch_at, dataset_channels, load_dataset, to_float
+from .config import RunConfig
+from .data import batch_at, load_dataset, to_float
 from .distributed import average_gradients, init_distributed
 from .ema import ema_update
 from .errors import ConfigError, IntegrityError, TrainingDiverged
 from .fastpath import FastPath, resolve_fast_path
 from .io import atomic_write_json, atomic_write_text, runs_root
-from .layers.masking import DInputMask
 from .losses import get_loss
-from .models.spider import make_input
+from .metrics.evaluate import Evaluator
 from .params import count_params
-from .registry import build_models, builder_overrides
 from .results import git_commit
 from .probes import discriminator_probes, generator_probes
-from .sampling import generate
+from .sampling import generate, make_input
 
 LOG_FILE = "log.jsonl"
 RECORD_FILE = "record.json"
@@ -108,58 +108,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("parameter 'device': got 'cuda' but no CUDA GPU is visible; allowed: 'auto' or 'cpu'")
     return torch.device(name)
-
-
-def build_run_models(cfg: RunConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
-    g_o, d_o = builder_overrides(cfg.method, mask_seed=cfg.mask_seed, noise_level=cfg.noise_level,
-                                 d_options={k: getattr(cfg, k) for k in D_BUILDER_OPTIONS})
-    torch.manual_seed(cfg.seed)                              # initial weights come from the seed
-    G, D = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.input_dim,
-                        width=cfg.width, g_overrides=g_o, d_overrides=d_o)
-    return G.to(device), D.to(device)
-
-
-def make_optimizers(cfg: RunConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam for G (lr_g, betas_g) and for D (lr_d, betas_d): two time scales when lr_d != lr_g (TTUR)."""
-    cfg = cfg.resolved()
-    fused = next(G.parameters()).is_cuda or None               # one fused kernel per update on the GPU
-    return (torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas_g, fused=fused),
-            torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d, fused=fused))
-
-
-class AugmentedD(nn.Module):
-    """D applied to DiffAugment-ed inputs (Zhao et al. 2020, arXiv:2006.10738): the same random, differentiable
-    transform family on real and generated images, in the D and the G step. Draws come from torch's global RNG,
-    which the loop seeds per iteration. Holds no parameters of its own (D's are updated through it)."""
-
-    def __init__(self, D: nn.Module, policy: str) -> None:
-        super().__init__()
-        self.D, self.policy = D, policy
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D(diff_augment(x, self.policy))
-
-
-class MaskedD(nn.Module):
-    """D applied to MaskedGAN-masked inputs (Huang et al. NeurIPS 2022; :class:`~pgan_core.layers.masking.DInputMask`),
-    real and fake, D and G step, draws from torch's global RNG. Inside AugmentedD when both are on: D(mask(augment(x)))."""
-
-    def __init__(self, D: nn.Module, mask: DInputMask) -> None:
-        super().__init__()
-        self.D, self.mask = D, mask
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D(self.mask(x))
-
-
-def d_input_mask(cfg: RunConfig) -> DInputMask | None:
-    """The run's MaskedGAN input masking (``cfg.d_mask`` and ``d_mask_*``), or None when off."""
-    kinds = cfg.d_mask_kinds()
-    if not kinds:
-        return None
-    return DInputMask(kinds, cfg.d_mask_prob, ratio=cfg.d_mask_ratio, patch=cfg.d_mask_patch, grid=cfg.d_mask_grid,
-                      n_bands=cfg.d_mask_bands, n_masked=cfg.d_mask_n_masked, balanced=cfg.d_mask_balanced,
-                      keep_dc=cfg.d_mask_keep_dc)
 
 
 def _step_seed(seed: int, step: int, k: int) -> int:
@@ -335,11 +283,10 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
                           f"max_images={cfg.max_images} leave only {len(data)} images; allowed: batch_size <= {len(data)}")
     inputs = make_input(cfg)                                  # Gaussian z or Spider image inputs
     on_gpu = device.type == "cuda"
-    G, D = build_run_models(cfg, device)
+    G, D = run_models(cfg, device)                            # the build seam (pgan_core.build)
     fp = resolve_fast_path(cfg, device)                       # bf16 / channels_last / compile as this device allows
     if fp.channels_last:
         _to_channels_last(G, D)
-    mask = d_input_mask(cfg)
     d_plugin = getattr(D, "d_plugin", None)                   # D-side plugin (NICE), see the module docstring
     if evaluator is not None or cfg.eval_protocols:           # fixed image sets of D's memorisation gap probe
         held = load_dataset(cfg.dataset, "test", seed=cfg.eval_seed, max_images=MEM_PROBE_IMAGES)  # disjoint split
@@ -355,11 +302,9 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
         atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_kimg > 0 else G
     loss = get_loss(cfg.loss)
-    opt_g, opt_d = make_optimizers(cfg, G, D)
+    opt_g, opt_d = optimizers(cfg, G, D)
     evaluator = evaluator if dist_env.is_main else None       # metrics on rank 0 only
     if evaluator is None and cfg.eval_protocols and dist_env.is_main:
-        from .metrics.evaluate import Evaluator
-
         evaluator = Evaluator(cfg.dataset, list(cfg.eval_protocols), domain_quality=cfg.domain_quality,
                               device=str(device))
 
@@ -398,8 +343,7 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
     G_step, D_step, compile_event = G, D, None                # what the training steps call
     if fp.compile:
         G_step, D_step, compile_event = compile_for_training(cfg, G, D, loss, data, inputs, device, fp)
-    D_loss_view = MaskedD(D_step, mask) if mask is not None else D_step             # what the losses call:
-    D_loss_view = AugmentedD(D_loss_view, cfg.diffaugment) if cfg.diffaugment else D_loss_view  # D(mask(aug(x)))
+    D_loss_view = loss_view(cfg, D_step)                      # what the losses call: D(mask(augment(x)))
     log_f = open(log_path, "a") if dist_env.is_main else None
 
     def log(entry: dict) -> None:

@@ -30,13 +30,18 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
+from .checkpoint import SNAPSHOT_FILE, load_snapshot_generator
 from .errors import ConfigError, bad_param, check_choice, check_positive
 from .layers.perturbation import MASK_SOURCES, PerturbationLayer
+from .inputs import ImageInput
+from .sampling import generate, make_input
 
 Generators = dict[str, tuple[nn.Module, dict]]   # label -> (G in eval mode, run config dict)
 HEADLESS_ENV = "PGAN_HEADLESS"
 MODES = ("samples", "interpolation")
 NONE = "none"                                     # "no second method" in the comparison dropdown
+MAX_INDEX = 10**6                                  # largest input index the explorer offers
+PNG_DPI = 80                                      # dots per inch of the explorer's images (each sample >= 32 px)
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -52,8 +57,6 @@ def _int(name: str, value: Any, lo: int) -> int:
 def load_generators(snapshots: Mapping[str, str | Path] | str | Path) -> Generators:
     """label -> (G, config) from a dict label -> snapshot path (a run folder means its snapshot.pt),
     or from a folder: every ``*.pt`` file in it, label = file stem, sorted."""
-    from .checkpoint import SNAPSHOT_FILE, load_snapshot_generator
-
     if isinstance(snapshots, (str, Path)):
         folder = Path(snapshots)
         if not folder.is_dir():
@@ -114,16 +117,12 @@ def _device(G: nn.Module) -> torch.device:
 
 def samples(G: nn.Module, config: dict, *, seed: int, n: int, start: int = 0) -> torch.Tensor:
     """uint8 (n, C, H, W) images of inputs start..start+n-1 (the run's input kind, per-index seeded)."""
-    from .models.spider import make_input
-    from .sampling import generate
-
     seed, n, start = _int("seed", seed, 0), _int("n", n, 1), _int("start", start, 0)
     return generate(G, n, seed=seed, start=start, inputs=make_input(config), device=_device(G))  # (n, C, H, W)
 
 
 class _FixedInputs:
     """An input object serving prepared rows (``at(indices, seed)`` ignores the seed)."""
-
     def __init__(self, rows: torch.Tensor) -> None:
         self.rows, self.dim = rows, rows.shape[1]                              # (N, dim)
 
@@ -143,9 +142,6 @@ def slerp(u0: torch.Tensor, u1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 def interpolate(G: nn.Module, config: dict, *, seed: int, a: int, b: int, steps: int) -> torch.Tensor:
     """uint8 (steps, C, H, W) from input index ``a`` to index ``b``: slerp between Gaussian latents,
     linear between Spider image inputs. The ends are exactly the inputs of ``a`` and ``b``."""
-    from .models.spider import ImageInput, make_input
-    from .sampling import generate
-
     seed, a, b = _int("seed", seed, 0), _int("a", a, 0), _int("b", b, 0)
     steps = _int("steps", steps, 2)
     inputs = make_input(config)
@@ -179,19 +175,24 @@ def interactive_default() -> bool:
 
 # ---------------------------------------------------------------- figures
 
-def _strips(rows: dict[str, torch.Tensor], *, nrow: int, title: str = ""):
-    """One labelled row of images per entry (label -> uint8 (N, C, H, W))."""
+def _strips(rows: dict[str, torch.Tensor], *, nrow: int, title: str = "", dpi: float | None = None):
+    """One labelled row of images per entry (label -> uint8 (N, C, H, W)), each image at least at its native size
+    when saved at ``dpi``."""
     import matplotlib.pyplot as plt
 
-    from .plotting import image_grid
+    from .plotting import _dpi, _wrapped, image_grid
 
-    fig, axes = plt.subplots(len(rows), 1, figsize=(min(1.1 * nrow, 14), 1.3 * len(rows) + 0.4), squeeze=False)
+    first = next(iter(rows.values()))
+    mosaic_w = nrow * (first.shape[-1] + 1) + 1
+    width = max(min(1.1 * nrow, 14), 1.1 * mosaic_w / _dpi(dpi) + 1.6)        # + room for the row labels
+    height = width * (first.shape[-2] + 2) / mosaic_w
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width, (height + 0.25) * len(rows) + 0.5), squeeze=False)
     for ax, (label, imgs) in zip(axes[:, 0], rows.items()):
-        ax.imshow(image_grid(imgs, nrow))
+        ax.imshow(image_grid(imgs, nrow), interpolation="nearest")
         ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
         ax.set_xticks([]); ax.set_yticks([])
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(_wrapped(title, width, 10), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -223,7 +224,6 @@ def static_figures(source: Explorer | Mapping[str, tuple[nn.Module, dict]], *, s
 class Explorer:
     """Widgets over ``load_generators``' dict. ``render`` computes images without widgets;
     ``widget()`` builds the UI whose every observer calls ``refresh()``."""
-
     def __init__(self, generators: Mapping[str, tuple[nn.Module, dict]], *, cache_size: int = 16) -> None:
         if not generators:
             raise bad_param("generators", generators, "a non-empty dict label -> (G, config) (see load_generators)")
@@ -293,9 +293,10 @@ class Explorer:
             "n": W.IntSlider(value=16, min=1, max=64, description="samples"),
             "level": W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.01, description="noise level", **wide),
             "mask_source": W.Dropdown(options=list(MASK_SOURCES), description="masks"),
-            "mode": W.ToggleButtons(options=list(MODES), value="samples"),
-            "a": W.IntText(value=0, description="from index", **wide),
-            "b": W.IntText(value=1, description="to index", **wide),
+            "mode": W.ToggleButtons(options=list(MODES), value="samples", description="show",
+                                    style={"button_width": "auto"}),
+            "a": W.BoundedIntText(value=0, min=0, max=MAX_INDEX, description="from index", **wide),
+            "b": W.BoundedIntText(value=1, min=0, max=MAX_INDEX, description="to index", **wide),
             "steps": W.IntSlider(value=8, min=2, max=16, description="steps"),
         }
         self.note, self.output = W.HTML(), W.Output()
@@ -314,6 +315,8 @@ class Explorer:
         self._syncing = True
         try:
             lvl.disabled = src.disabled = trained is None
+            for w in (lvl, src):                              # hidden, not greyed with the last method's values
+                w.layout.visibility = "hidden" if trained is None else "visible"
             if trained is not None:
                 lvl.max = max(1.0, 4 * trained[0])
                 lvl.value, src.value = trained
@@ -338,14 +341,22 @@ class Explorer:
             png = self._png(images, p)
         except Exception as e:
             self.errors.append(traceback.format_exc())
-            self.output.outputs = ()
-            self.output.append_stderr(f"error: {type(e).__name__}: {e}\n")
+            self.output.outputs = tuple(o for o in self.output.outputs if o.get("output_type") != "stream")
+            self.output.append_stderr(f"error: {self._in_label_words(e)}\n")   # the last image stays above it
             return
         from IPython.display import Image
 
         self.last_images, self.renders = images, self.renders + 1
         self.output.outputs = ()
         self.output.append_display_data(Image(data=png, format="png"))
+
+    def _in_label_words(self, e: Exception) -> str:
+        """The error as a person reads it beside the controls: parameter names replaced by the widgets' labels."""
+        text = f"{type(e).__name__}: {e}" if not isinstance(e, ConfigError) else str(e)
+        for name, w in self.controls.items():
+            label = getattr(w, "description", "") or name
+            text = text.replace(f"parameter '{name}'", f"'{label}'")
+        return text
 
     def _png(self, images: dict[str, torch.Tensor], p: dict[str, Any]) -> bytes:
         import matplotlib.pyplot as plt
@@ -354,12 +365,12 @@ class Explorer:
 
         extra = "" if p["level"] is None else f", level {p['level']:g}, {p['mask_source']}"
         if p["mode"] == "samples":
-            fig = sample_grids(images, nrow=min(p["n"], 8), title=f"seed {p['seed']}{extra}")
+            fig = sample_grids(images, nrow=min(p["n"], 8), title=f"seed {p['seed']}{extra}", dpi=PNG_DPI)
         else:
-            fig = _strips(images, nrow=p["steps"], title=f"{p['a']} -> {p['b']}, seed {p['seed']}{extra}")
+            fig = _strips(images, nrow=p["steps"], title=f"{p['a']} -> {p['b']}, seed {p['seed']}{extra}", dpi=PNG_DPI)
         try:
             buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=80)
+            fig.savefig(buf, format="png", dpi=PNG_DPI)
             return buf.getvalue()
         finally:
             plt.close(fig)                                                     # figures never pile up

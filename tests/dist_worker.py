@@ -35,13 +35,15 @@ def _g_nobn(**kw):
 
 def register_test_methods() -> None:
     """Register ``test-nobn`` once (DCGAN G without BN, critic without BN, ns loss by default)."""
+    from pgan_core.methods import RECIPES
     from pgan_core.models.dcgan import DCGANDiscriminator
     from pgan_core.registry import METHODS, MethodSpec, method_names, register
 
     method_names()                                             # load the package's own entries first
     if NOBN not in METHODS:
         register(MethodSpec(name=NOBN, build_G=_g_nobn, build_D=DCGANDiscriminator, g_kwargs=dict(conv="conv"),
-                            d_kwargs=dict(conv="conv", norm="none"), loss="ns", description="test only: no BN"))
+                            d_kwargs=dict(conv="conv", norm="none"), loss="ns", train_defaults=RECIPES["dcgan"].train(),
+                            description="test only: no BN"))
 
 
 def main() -> None:

@@ -13,18 +13,18 @@ from pgan_core.layers.sastm import SASTM
 SNGAN = dict(lr_g=2e-4, lr_d=2e-4, betas_g=(0.0, 0.9), betas_d=(0.0, 0.9), n_critic=5)
 
 
-def test_every_g_with_every_d_builds_and_runs():
+def test_every_g_and_every_d_builds_and_runs():
     toks = compose.tokens()
     gs = [t for t, r in toks.items() if r == "g"]
     ds = [t for t, r in toks.items() if r == "d"]
-    assert len(gs) == 6 and len(ds) == 6
-    for g in gs:
-        for d in ds:
-            torch.manual_seed(0)
-            G, D = registry.build_models(f"{g}+{d}", img_channels=1, z_dim=8, width=4)
-            x = G(torch.randn(2, 8))                                    # (2, 1, 32, 32)
-            assert x.shape == (2, 1, 32, 32)
-            D(x).sum().backward()
+    assert len(gs) == 11 and len(ds) == 10
+    pairs = {(g, d) for g in gs for d in ("d-dcgan", "d-sn")} | {(g, d) for g in ("g-dcgan", "g-pert") for d in ds}
+    for g, d in sorted(pairs):                                          # every part, with a DCGAN-like and a ResNet peer
+        torch.manual_seed(0)
+        G, D = registry.build_models(f"{g}+{d}", img_channels=1, z_dim=8, width=4)
+        x = G(torch.randn(2, 8))                                        # (2, 1, 32, 32)
+        assert x.shape == (2, 1, 32, 32)
+        D(x).sum().backward()
 
 
 def test_parts_reach_the_builders():
@@ -125,3 +125,31 @@ def test_spider_tokens_cite_the_spider_gan_paper():
     """Spider GAN is arXiv:2305.07613 (issue 17: 2305.07490 was cited)."""
     spec = registry.get_method("g-dcgan+spider-mnist+d-dcgan")
     assert "arXiv:2305.07613" in spec.paper and "2305.07490" not in spec.paper
+
+
+def test_a_registered_name_is_its_composition():
+    """One method table: every registered name is an alias of a composition, one spec and one run key."""
+    from pgan_core.methods import ALIASES
+
+    assert sorted(ALIASES) == registry.method_names()
+    for name, (composition, _) in ALIASES.items():
+        assert registry.get_method(composition) is registry.get_method(name)
+        a, b = RunConfig(method=name, dataset="cifar10"), RunConfig(method=composition, dataset="cifar10")
+        assert a.key() == b.key() and a.run_name() == b.run_name() and b.resolved().method == name
+    assert RunConfig(method="g-pert+d-sn", dataset="cifar10").resolved().method == "g-pert+d-sn"   # no alias: kept
+
+
+def test_register_refuses_an_incomplete_recipe():
+    from pgan_core.methods import RECIPES, MethodSpec
+    from pgan_core.models import DCGANDiscriminator, DCGANGenerator
+
+    with pytest.raises(ValueError, match="n_critic"):
+        registry.register(MethodSpec(name="test-incomplete", build_G=DCGANGenerator, build_D=DCGANDiscriminator,
+                                     train_defaults={k: v for k, v in RECIPES["dcgan"].train().items() if k != "n_critic"}))
+    assert "test-incomplete" not in registry.METHODS
+
+
+@pytest.mark.parametrize("d", ["d-dcgan-pert", "d-pnn-nonoise", "d-pnn-conv"])
+def test_every_batchnorm_d_is_refused_with_wgan_gp(d):
+    with pytest.raises(ConfigError, match="BatchNorm"):
+        RunConfig(method=f"g-dcgan+{d}+wgan-gp")

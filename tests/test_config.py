@@ -199,9 +199,11 @@ def test_arch_version_changes_the_keys_of_changed_architectures_only():
                "pgan-gd-conv", "dcgan-pert-g", "dcgan-pert-gd", "g-pert+d-dcgan", "g-pert-lcg+d-sn",
                "g-pert-mt+d-critic", "g-dcgan+d-pnn", "g-resnet+d-pnn+ttur"]
     assert all(get_method(m).arch_version == 1 for m in changed)
-    same = ["dcgan", "wgan-gp", "sastm", "sastm-add", "sngan", "sngan-pconv", "sngan-nice", "sngan-mask-both",
-            "g-dcgan+d-sn", "g-sastm+d-critic+wgan-gp", "g-resnet+spider-mnist+d-nice+da+mask-both+ttur"]
+    same = ["dcgan", "wgan-gp", "sastm", "sastm-add", "sngan", "sngan-pconv", "sngan-mask-both",
+            "g-dcgan+d-sn", "g-sastm+d-critic+wgan-gp"]
     assert all(get_method(m).arch_version == 0 for m in same)
+    nice = ["sngan-nice", "sngan-nice-noise", "g-resnet+spider-mnist+d-nice+da+mask-both+ttur"]   # noise from block 1
+    assert all(get_method(m).arch_version == 1 for m in nice)
 
 
 def test_profile_budgets_apply_per_notebook_and_dataset_and_parameters_win(monkeypatch):

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from pgan_core.config import RunConfig
-from pgan_core.distributed import DUMP_ENV, DistEnv, init_distributed, launch, run_torchrun
+from pgan_core.distributed import DUMP_ENV, DistEnv, init_distributed
 from pgan_core.errors import ConfigError, DistributedError
+from pgan_core.launcher import launch, run_torchrun
 from pgan_core.training import train
 
 TESTS = Path(__file__).resolve().parent

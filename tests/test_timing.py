@@ -40,3 +40,34 @@ def test_time_iteration_variants_labels_and_builder_overrides():
     with pytest.raises(ConfigError, match="'mask_source'"):
         time_iteration_variants({"a": {"method": "pgan-g", "g_overrides": {"mask_source": "nope"}}}, width=2,
                                 batch_size=2, iters=1, repeats=1, warmup=0)
+
+
+def test_time_iterations_runs_the_loops_step(monkeypatch):
+    """n_critic D steps per G step, the run's loss and fast path: the iteration the training loop runs."""
+    import pgan_core.timing as timing
+    from pgan_core.config import RunConfig
+
+    calls = {"d": 0, "g": 0}
+    real_get_loss = timing.get_loss
+
+    def counting(name):
+        loss = real_get_loss(name)
+
+        class Counted:
+            def d_loss(self, *a, **k):
+                calls["d"] += 1
+                return loss.d_loss(*a, **k)
+
+            def g_loss(self, *a, **k):
+                calls["g"] += 1
+                return loss.g_loss(*a, **k)
+        return Counted()
+
+    monkeypatch.setattr(timing, "get_loss", counting)
+    run = RunConfig(method="dcgan", dataset="mnist", width=2, batch_size=2, z_dim=8, n_critic=3, channels_last=True,
+                    diffaugment="translation")
+    t = timing.time_iterations(["dcgan", "pgan-g"], iters=2, repeats=1, warmup=0, config=run)
+    assert sorted(t["method"]) == ["dcgan", "pgan-g"] and (t["sec_per_iter"] > 0).all()
+    assert calls == {"d": 3 * 2 * 2, "g": 2 * 2}                       # 2 variants x 2 iterations, 3 D steps each
+    with pytest.raises(ConfigError, match="img_channels"):
+        timing.time_iterations(["dcgan"], img_channels=2, iters=1, repeats=1, warmup=0)

@@ -212,15 +212,15 @@ def test_history_carries_generator_probes(tmp_path):
 
 
 def test_cascading_spider_input_from_a_trained_generator(tmp_path, monkeypatch):
-    import pgan_core.models.spider as spider
+    import pgan_core.sampling as sampling
 
-    monkeypatch.setattr(spider, "CASCADE_POOL", 64)
+    monkeypatch.setattr(sampling, "CASCADE_POOL", 64)
     src = train(cfg(method="dcgan", steps=2, eval_every=0, eval_protocols=()), tmp_path / "src", progress=False)
     c = cfg(method="dcgan", g_input="generator", g_input_snapshot=str(tmp_path / "src" / "snapshot.pt"), steps=2,
             eval_every=0, eval_protocols=())
     rec = train(c, tmp_path / "cascade", progress=False)
     assert rec.steps == 2 and src.steps == 2
-    inp = spider.make_input(c)
+    inp = sampling.make_input(c)
     assert inp.table.shape == (64, 100) and inp.source == "generator"
 
 

@@ -73,7 +73,7 @@ def test_compile_trial_restores_the_weights(tmp_path, monkeypatch):
     run starts where an eager one does (the trial is made to fail after its steps to check the restore)."""
     from pgan_core.data import load_dataset
     from pgan_core.losses import get_loss
-    from pgan_core.models.spider import make_input
+    from pgan_core.sampling import make_input
 
     c = cfg(method="dcgan").resolved()
     G, D = training.build_run_models(c, torch.device("cpu"))

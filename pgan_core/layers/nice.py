@@ -30,7 +30,7 @@ Parts and their status:
     features after the last block, before the head (Ni & Koniusz 2023 [V]). Gradients flow into both passes.
   * :func:`two_noisy_passes` runs the deeper blocks B_l .. B_L twice on the same X_{l-1}; the
     blocks before l run once without noise (the caller's job). Which block is l and the weight
-    gamma were not retrieved [A: l = second half of D's blocks, gamma in {1, 5, 10}] and are the
+    gamma were not retrieved [A: l = D's block 1 of 0-3 (the first with a learned shortcut), gamma in {1, 5, 10}] and are the
     model builder's / training loop's parameters, not this module's.
 
 In the training loop: :class:`NiceRegularizer` is the D-side plugin a NICE discriminator exposes as

@@ -26,10 +26,13 @@ In a generator block the module sits between the transposed convolution and its 
 SASTM "keeps meaningful features in the BN layer".
 
 Initialisation (our choice, not the paper's): W_1, W_2, w_s ~ N(0, 0.02) (the DCGAN convention),
-b_1 = 0, and b_2 = b_s = 1. At the start every coefficient is then 1 + O(0.02 |F|) > 0, so the
-module starts close to the identity ('mul', 'max') or to 2F ('add') and the generator trains like
-its plain counterpart at first; zero coefficients (sparsity) appear only as training drives
-gates below zero. :meth:`SASTM.reset_parameters` applies this init; a model whose own init
+b_1 = 0, and b_2 = b_s = ``gate_bias``. With ``gate_bias = 1`` (the default, :data:`GATE_BIAS_INIT`) every
+coefficient starts at 1 + O(0.02 |F|) > 0, so the module starts close to the identity ('mul', 'max') or to 2F
+('add') and the generator trains like its plain counterpart at first; zero coefficients (sparsity) appear
+only as training drives gates below zero, which a short budget may never do: the +1 start presupposes the
+answer "no sparsity". With ``gate_bias = 0`` (the ablation ``sastm-b0``) the gates start at ReLU of zero-mean
+pre-activations, as the paper describes the coefficients (ReLU gates whose zeros are the sparsity [R]):
+about half of them are exactly zero at the start and training decides how many stay so. :meth:`SASTM.reset_parameters` applies this init; a model whose own init
 re-draws every Linear/Conv2d (DCGAN's ``weights_init``) must call it again afterwards.
 
 Probing: with ``record = True`` a forward pass stores, for the coefficients it computed, the
@@ -52,7 +55,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import ConfigError, check_choice, check_positive
+from ..errors import ConfigError, check_choice, check_positive, check_range
 
 RECOMBINE_RULES = ("mul", "add", "max")
 INIT_STD = 0.02        # std of W_1, W_2, w_s at init (DCGAN convention)
@@ -73,11 +76,13 @@ class SASTM(nn.Module):
         forward (element counts over the batch), or None before any recorded forward.
     """
 
-    def __init__(self, channels: int, reduction: int = 4, recombine: str = "mul") -> None:
+    def __init__(self, channels: int, reduction: int = 4, recombine: str = "mul", *,
+                 gate_bias: float = GATE_BIAS_INIT) -> None:
         super().__init__()
         check_positive("channels", channels, integer=True)
         check_positive("reduction", reduction, integer=True)
         check_choice("recombine", recombine, RECOMBINE_RULES)
+        self.gate_bias = float(check_range("sastm_gate_bias", gate_bias, -10.0, 10.0))
         self.channels, self.reduction, self.recombine = channels, reduction, recombine
         hidden = max(1, channels // reduction)
         self.fc1 = nn.Linear(channels, hidden)                                 # W_1, b_1
@@ -88,12 +93,12 @@ class SASTM(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """W_1, W_2, w_s ~ N(0, 0.02); b_1 = 0; b_2 = b_s = 1 (coefficients start at about 1)."""
+        """W_1, W_2, w_s ~ N(0, 0.02); b_1 = 0; b_2 = b_s = ``gate_bias`` (1: coefficients start at about 1)."""
         for layer in (self.fc1, self.fc2, self.spatial):
             nn.init.normal_(layer.weight, 0.0, INIT_STD)
         nn.init.zeros_(self.fc1.bias)
-        nn.init.constant_(self.fc2.bias, GATE_BIAS_INIT)
-        nn.init.constant_(self.spatial.bias, GATE_BIAS_INIT)
+        nn.init.constant_(self.fc2.bias, self.gate_bias)
+        nn.init.constant_(self.spatial.bias, self.gate_bias)
 
     def coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(a_c, a_s) for F = x: shapes (B, C) and (B, 1, H, W), both >= 0."""
@@ -131,4 +136,4 @@ class SASTM(nn.Module):
         return None if self.last_counts is None else self.last_counts["spatial"][0] / self.last_counts["spatial"][1]
 
     def extra_repr(self) -> str:
-        return f"{self.channels}, reduction={self.reduction}, recombine={self.recombine!r}"
+        return f"{self.channels}, reduction={self.reduction}, recombine={self.recombine!r}, gate_bias={self.gate_bias:g}"

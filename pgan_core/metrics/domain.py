@@ -45,6 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data import load_dataset
 from ..errors import ConfigError, check_choice, check_positive
 from ..io import atomic_write_json, cache_root, load_verified, save_verified, stable_hash
 from ..results import device_info, git_commit
@@ -85,8 +86,6 @@ def cache_lock(path: Path) -> Any:
 
 def _load_dataset(name: str, split: str, **kwargs: Any) -> Any:
     """``pgan_core.data.load_dataset`` (imported lazily; tests monkeypatch this function)."""
-    from ..data import load_dataset
-
     return load_dataset(name, split, **kwargs)
 
 

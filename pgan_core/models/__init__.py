@@ -1,5 +1,5 @@
 """Generators and discriminators at 32x32: DCGAN (conv or perturbation layers), Perturbative GAN / PNN, and the
-SNGAN ResNet (optionally with PConv in D); ``spider`` holds the generator inputs (Gaussian or images).
+SNGAN ResNet (optionally with PConv in D). The generator inputs (Gaussian or images) are :mod:`pgan_core.inputs`.
 
 Notebooks never import these directly; they go through :func:`pgan_core.registry.build_models`.
 """

@@ -67,7 +67,7 @@ import torch.nn as nn
 
 from ..errors import ConfigError, bad_param, check_choice, check_positive
 from ..layers.perturbation import PerturbationLayer
-from ..layers.sastm import RECOMBINE_RULES, SASTM
+from ..layers.sastm import GATE_BIAS_INIT, RECOMBINE_RULES, SASTM
 
 CONV_KINDS = ("conv", "perturb")
 D_NORMS = ("bn", "none")
@@ -121,12 +121,14 @@ def has_perturbation(kwargs: dict[str, Any]) -> bool:
     return kwargs.get("conv", "conv") == "perturb"
 
 
-def sastm_options(conv: str, sastm: str | None, sastm_reduction: int) -> None:
+def sastm_options(conv: str, sastm: str | None, sastm_reduction: int, sastm_gate_bias: float = GATE_BIAS_INIT) -> None:
     """Check the SASTM arguments: a recombination rule or None, conv='conv' only."""
     check_positive("sastm_reduction", sastm_reduction, integer=True)
     if sastm is None:
         if sastm_reduction != SASTM_REDUCTION:
             raise ConfigError("parameter 'sastm_reduction': only applies with sastm set (got sastm=None)")
+        if sastm_gate_bias != GATE_BIAS_INIT:
+            raise ConfigError("parameter 'sastm_gate_bias': only applies with sastm set (got sastm=None)")
         return
     check_choice("sastm", sastm, RECOMBINE_RULES)
     if conv != "conv":
@@ -142,16 +144,16 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, img_channels: int, img_res: int = 32, z_dim: int = 128, width: int = 64,
                  conv: str = "conv", *, sastm: str | None = None, sastm_reduction: int = SASTM_REDUCTION,
-                 **pert_kwargs: Any) -> None:
+                 sastm_gate_bias: float = GATE_BIAS_INIT, **pert_kwargs: Any) -> None:
         super().__init__()
         check_arch(img_channels, img_res, width, z_dim)
         opts = pert_options(conv, pert_kwargs, _PERT_KEYS_G)
-        sastm_options(conv, sastm, sastm_reduction)
+        sastm_options(conv, sastm, sastm_reduction, sastm_gate_bias)
         self.z_dim, self.conv, self.sastm = z_dim, conv, sastm
         w = width
 
         def gate(c: int) -> list[nn.Module]:                                  # [SASTM] after a ConvT
-            return [] if sastm is None else [SASTM(c, sastm_reduction, sastm)]
+            return [] if sastm is None else [SASTM(c, sastm_reduction, sastm, gate_bias=sastm_gate_bias)]
 
         self.stem = nn.Sequential(                                             # z as (B, z_dim, 1, 1)
             nn.ConvTranspose2d(z_dim, 8 * w, 4, 1, 0, bias=False), *gate(8 * w), nn.BatchNorm2d(8 * w),

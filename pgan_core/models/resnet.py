@@ -50,10 +50,12 @@ still applies to all of them (PConv2d keeps ``nn.Conv2d``'s ``weight``). G is ne
 same seed.
 
 ``nice=True`` (NICE, Ni & Koniusz NeurIPS 2023; :mod:`pgan_core.layers.nice`):
-the blocks from index ``nice_from`` on (default 2: the second half of D's 4 blocks, the two 8x8 blocks
-[A: NICE's l was not retrieved]) put an :class:`~pgan_core.layers.nice.AdaptiveNoise` after every conv
+the blocks from index ``nice_from`` on put an :class:`~pgan_core.layers.nice.AdaptiveNoise` after every conv
 (C1 -> AN -> C2 -> AN on the main path, C_s -> AN on a learned shortcut [V]); the blocks before run
-once without noise. Inside a D step of the training loop (``D.d_plugin``, a
+once without noise. Default ``nice_from=1`` [A: NICE's l was not retrieved]: the 16x16 -> 8x8 DownBlock and the two
+8x8 blocks, so the noise also modulates a learned shortcut convolution, as the method describes (from block 2 on, as
+before arch version 1 of the NICE parts, both noisy blocks have identity shortcuts and the C_s -> AN path never
+ran); the first block, which sees the image, stays noise-free. Inside a D step of the training loop (``D.d_plugin``, a
 :class:`~pgan_core.layers.nice.NiceRegularizer`) the noisy blocks run twice on the same input, the
 head reads the first pass, and ||f_1 - f_2||^2 / dim (f: the last block's output, before the head) is
 collected for the D loss (both passes under ``parametrize.cached()``, so they use the same
@@ -82,7 +84,8 @@ from .dcgan import check_arch
 
 D_CONV_KINDS = ("conv", "pconv")
 PCONV_KIND, PCONV_RATE = "dropout", 0.1    # defaults [A] (PConv's own were not retrieved)
-NICE_FROM = 2                              # first D block with adaptive noise (NICE's l): the second half of 4 [A]
+NICE_FROM = 1                              # first D block with adaptive noise (NICE's l): from the 16x16 -> 8x8 block,
+#                                            the first whose shortcut is a learned conv (C_s -> AN runs) [A]
 G_MULT, D_MULT = 4, 2                      # channels = mult * width (SNGAN CIFAR: 256 / 128 at w = 64)
 _RES_GAIN = math.sqrt(2.0)                 # Xavier gain of the residual-branch 3x3 convs
 

@@ -150,11 +150,12 @@ def set_beta(D: ResNetDiscriminator, beta: float) -> None:
             m.set_beta(beta)
 
 
-def test_nice_noise_placement_second_half_after_every_conv():
+def test_nice_noise_placement_after_every_conv_shortcut_included():
     D = nice_d()
     per_block = [sum(isinstance(m, AdaptiveNoise) for m in b.modules()) for b in D.blocks]
-    assert per_block == [0, 0, 2, 2]                                    # blocks 3-4: C1 -> AN -> C2 -> AN (identity shortcut)
-    assert [sum(isinstance(m, AdaptiveNoise) for m in b.modules()) for b in nice_d(nice_from=1).blocks] == [0, 3, 2, 2]
+    assert per_block == [0, 3, 2, 2]              # block 1: C1 -> AN -> C2 -> AN and C_s -> AN; blocks 2-3: identity shortcut
+    assert D.blocks[1].an_sc is not None and isinstance(D.blocks[1].an_sc, AdaptiveNoise)
+    assert [sum(isinstance(m, AdaptiveNoise) for m in b.modules()) for b in nice_d(nice_from=2).blocks] == [0, 0, 2, 2]
     assert ResNetDiscriminator(3, width=2).d_plugin is None and D.d_plugin is D.nice
     plain = ResNetDiscriminator(3, width=2).state_dict().keys()
     assert set(D.state_dict()) - set(plain) == {"nice.beta", "nice.r", "nice.n_updates"} | {
@@ -204,3 +205,13 @@ def test_nice_second_pass_only_inside_a_d_step_and_not_for_the_noise_only_ablati
             D.nice.begin_d_step()
         D(torch.zeros(2, 3, 32, 32))
         assert len(calls) == expected
+
+
+def test_nice_noise_reaches_the_shortcut_path():
+    """The learned shortcut's C_s -> AN runs in a training forward (NICE modulates the shortcut convolution too)."""
+    D = nice_d().train()
+    set_beta(D, 0.5)
+    seen = []
+    D.blocks[1].an_sc.register_forward_hook(lambda m, i, o: seen.append(not torch.equal(i[0], o)))
+    D(torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4)))
+    assert seen == [True]                                                 # called once, and it perturbed

@@ -1,4 +1,5 @@
-"""Spider GAN generator inputs: transform shapes, determinism, sources, errors."""
+"""Generator inputs (pgan_core.inputs, and a run's input from pgan_core.sampling.make_input): transform shapes,
+determinism, sources, errors."""
 from __future__ import annotations
 
 import pytest
@@ -6,9 +7,8 @@ import torch
 
 from pgan_core.config import RunConfig
 from pgan_core.errors import ConfigError
-from pgan_core.models.spider import (GaussianInput, ImageInput, images_to_inputs, inputs_to_images, make_input,
-                                     source_images)
-from pgan_core.sampling import latents
+from pgan_core.inputs import GaussianInput, ImageInput, images_to_inputs, inputs_to_images
+from pgan_core.sampling import latents, make_input, source_images
 
 
 def _images(n=20, c=3, seed=0):

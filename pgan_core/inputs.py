@@ -1,4 +1,5 @@
-"""Generator inputs: Gaussian latents, or images of a source dataset (Spider GAN).
+"""Generator input sources: Gaussian latents, or images of a source dataset (Spider GAN). The input of a run
+(:func:`pgan_core.sampling.make_input`) is one of these.
 
 Spider GAN (S. Asokan, C. S. Seelamantula, *Spider GAN: Leveraging Friendly Neighbors to
 Accelerate GAN Training*, CVPR 2023, arXiv:2305.07613) feeds the generator images of another
@@ -21,14 +22,12 @@ Every input object has ``dim`` and two ways to draw:
 """
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, bad_param, check_choice, check_positive
+from .errors import bad_param, check_positive
 
 CASCADE_POOL = 10_000          # images generated from a snapshot for cascading
 CASCADE_SEED = 7               # per-index seed of that pool (independent of the run's seed)
@@ -129,50 +128,3 @@ class ImageInput:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "source": self.source, "dim": self.dim, "res": self.res, "noise": self.noise,
                 "pool": int(self.table.shape[0])}
-
-
-def source_images(g_input: str, *, snapshot: str | None = None, n: int | None = None,
-                  pool: int | None = None) -> torch.Tensor:
-    """uint8 source images of a Spider input: a dataset's train split (first ``n`` when given) or
-    ``pool`` (default :data:`CASCADE_POOL`) images of the generator stored in ``snapshot`` (cascading)."""
-    from ..config import DATASET_NAMES
-
-    check_choice("g_input", g_input, ("generator",) + DATASET_NAMES)
-    if g_input == "generator":
-        from ..checkpoint import load_snapshot_generator
-        from ..sampling import generate
-
-        if snapshot is None or not Path(snapshot).is_file():
-            raise ConfigError(f"parameter 'g_input_snapshot': got {snapshot!r}, no such file; allowed: the path of a "
-                              "finished run's snapshot.pt (train the source generator first)")
-        G, cfg = load_snapshot_generator(snapshot)
-        if cfg.get("g_input", "gaussian") != "gaussian":
-            raise ConfigError(f"parameter 'g_input_snapshot': {snapshot} was trained on g_input="
-                              f"{cfg['g_input']!r}; allowed: a generator with Gaussian input")
-        return generate(G, n or pool or CASCADE_POOL, seed=CASCADE_SEED)
-    from ..data import load_dataset
-
-    images = load_dataset(g_input, "train").images
-    return images if n is None else images[:n]
-
-
-def make_input(cfg: Any) -> GaussianInput | ImageInput:
-    """The generator input of a RunConfig (or its dict)."""
-    from ..config import RunConfig
-
-    if isinstance(cfg, dict):
-        cfg = RunConfig.from_params(cfg)
-    if cfg.g_input == "gaussian":
-        return GaussianInput(cfg.z_dim)
-    stamp = None
-    if cfg.g_input == "generator" and Path(cfg.g_input_snapshot).is_file():
-        st = Path(cfg.g_input_snapshot).stat()
-        stamp = (st.st_mtime_ns, st.st_size)                  # a rewritten snapshot is not served from the cache
-    table = _input_table(cfg.g_input, cfg.g_input_res, cfg.g_input_snapshot, stamp, CASCADE_POOL)
-    return ImageInput(table, res=cfg.g_input_res, noise=cfg.g_input_noise, source=cfg.g_input)
-
-
-@functools.lru_cache(maxsize=8)
-def _input_table(g_input: str, res: int, snapshot: str | None, stamp: Any, pool: int) -> torch.Tensor:
-    """(N, res^2) inputs of a source, cached per process (runs of a grid share it; never modified)."""
-    return images_to_inputs(source_images(g_input, snapshot=snapshot, pool=pool), res)
