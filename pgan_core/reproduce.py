@@ -20,16 +20,19 @@ notebook does not stop the others; the summary names it with its error.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from .config import PROFILE_NAMES, auto_profile
 from .agreement import compare_folders, summary_lines
+from .config import PROFILE_NAMES, auto_profile
 from .io import REPO_ROOT, atomic_write_text, cache_root, data_root, shown_path as _shown
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -115,6 +118,21 @@ def run_one(nb: str, profile: str, results_root: Path, *, timeout: int | None, e
     return time.time() - t0
 
 
+def _train_seconds(runs_csv: Path) -> float:
+    """Training seconds summed over a notebook's runs (``runs.csv``): the least a fresh rerun takes, when the
+    committed wall time was short because finished runs were reused."""
+    try:
+        with open(runs_csv, newline="") as f:
+            return sum(float(r.get("train_seconds") or 0.0) for r in csv.DictReader(f))
+    except (OSError, ValueError):
+        return 0.0
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (a stopped job, a machine shutting down): unwind like Ctrl-C, so temporary files are removed."""
+    raise SystemExit(128 + signum)
+
+
 def committed_estimate(notebooks: list[str], profile: str, committed: Path) -> tuple[float, list[str], str]:
     """Seconds the committed results of ``profile`` took for ``notebooks`` (sum of their provenance wall times),
     the notebooks without such results, and the machines that made them."""
@@ -128,7 +146,7 @@ def committed_estimate(notebooks: list[str], profile: str, committed: Path) -> t
         if prov.get("profile") != profile:
             missing.append(nb)
             continue
-        total += float(prov.get("wall_seconds") or 0.0)
+        total += max(float(prov.get("wall_seconds") or 0.0), _train_seconds(committed / nb / "runs.csv"))
         dev = prov.get("device") or {}
         machines.add(dev.get("gpu") or f"{dev.get('cpu', 'a CPU')}, {dev.get('cpu_count', '?')} cores")
     return total, missing, "; ".join(sorted(str(m) for m in machines)) or "no machine"
@@ -191,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder the notebooks write to (default: a fresh scratch/rerun/<profile>-<time>/; with "
                          "--fill results/, or scratch/reproduce/ for smoke, so a smoke run never replaces real results)")
     args = ap.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     profile = auto_profile() if args.profile == "auto" else args.profile
     if profile not in PROFILE_NAMES:
         return _err(f"parameter '--profile': got {args.profile!r}; allowed: auto, {', '.join(PROFILE_NAMES)}")

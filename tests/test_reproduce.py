@@ -105,3 +105,28 @@ def test_executed_notebooks_hold_no_machine_paths(tmp_path, monkeypatch):
     assert out["metadata"]["papermill"]["input_path"] == "notebooks/01_x.ipynb"
     assert out["cells"][0]["source"] == 'RESULTS_ROOT = "results"\n'
     assert out["cells"][0]["outputs"][0]["text"] == "~/x.py:3: Warning\n$PGAN_DATA/cifar10 read\n"
+
+
+def test_estimate_counts_the_training_a_rerun_repeats(tmp_path):
+    """A committed run that reused finished runs has a short wall time; the estimate is at least its runs' training."""
+    nb = tmp_path / "01_perturbative_gan"
+    nb.mkdir()
+    (nb / "provenance.json").write_text(json.dumps({"profile": "cpu", "wall_seconds": 60.0,
+                                                    "device": {"cpu": "AMD EPYC", "cpu_count": 2}}))
+    (nb / "runs.csv").write_text("method,train_seconds\ndcgan,300\npgan-g,330.5\n")
+    secs, missing, machines = reproduce.committed_estimate(["01_perturbative_gan", "02_pconv"], "cpu", tmp_path)
+    assert secs == 630.5 and missing == ["02_pconv"] and machines == "AMD EPYC, 2 cores"
+
+
+def test_a_stopped_runner_leaves_no_partial_notebook(tmp_path, monkeypatch):
+    """SIGTERM while a notebook runs unwinds like Ctrl-C: the temporary executed notebook is removed."""
+    import signal
+
+    def killed(*a, **k):
+        reproduce._terminated(signal.SIGTERM, None)
+
+    monkeypatch.setattr("papermill.execute_notebook", killed)
+    with pytest.raises(SystemExit) as e:
+        reproduce.run_one("01_perturbative_gan", "smoke", tmp_path, timeout=None)
+    assert e.value.code == 128 + signal.SIGTERM
+    assert list((tmp_path / "01_perturbative_gan").iterdir()) == []

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 
 from ..data import load_dataset
 from ..errors import ConfigError, check_choice, check_positive
-from ..io import atomic_write_json, cache_root, load_verified, save_verified, stable_hash
+from ..io import atomic_write_json, cache_root, load_verified, save_verified, shown_path, stable_hash
 from ..results import device_info, git_commit
 from .reference import reference_root
 
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ship", nargs="+", required=True, metavar="DATASET")
     args = p.parse_args(argv)
     for dataset in args.ship:
-        print(f"shipped {ship(dataset)}", flush=True)
+        print(f"shipped {shown_path(ship(dataset))}", flush=True)
     return 0
 
 
