@@ -1,20 +1,22 @@
 """Shared fixtures: an isolated cache/runs folder per test session, slow/gpu markers."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 import torch
 
-# nbval's kernels inherit the environment: notebooks run headless (static figures, no interactive widgets)
+# nbval's kernels inherit the environment: notebooks run headless (static figures, no interactive widgets), and
+# runs go to a temporary folder, set here at import so that a kernel started before any fixture (a session of
+# notebooks only) never trains into the repository's runs/; the extractor cache is shared (keyed by config)
 os.environ.setdefault("PGAN_HEADLESS", "1")
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _isolated_dirs(tmp_path_factory):
-    """Runs go to a temporary folder; the domain-extractor cache is shared (it is keyed by config)."""
-    os.environ.setdefault("PGAN_RUNS", str(tmp_path_factory.mktemp("runs")))
-    yield
+if "PGAN_RUNS" not in os.environ:
+    _RUNS = tempfile.mkdtemp(prefix="pgan-test-runs-")
+    os.environ["PGAN_RUNS"] = _RUNS
+    atexit.register(shutil.rmtree, _RUNS, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
