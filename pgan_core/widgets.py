@@ -294,7 +294,7 @@ class Explorer:
             "level": W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.01, description="noise level", **wide),
             "mask_source": W.Dropdown(options=list(MASK_SOURCES), description="masks"),
             "mode": W.ToggleButtons(options=list(MODES), value="samples", description="show",
-                                    style={"button_width": "auto"}),
+                                    style={"button_width": "auto"}, layout=W.Layout(width="auto")),
             "a": W.BoundedIntText(value=0, min=0, max=MAX_INDEX, description="from index", **wide),
             "b": W.BoundedIntText(value=1, min=0, max=MAX_INDEX, description="to index", **wide),
             "steps": W.IntSlider(value=8, min=2, max=16, description="steps"),
@@ -306,7 +306,7 @@ class Explorer:
         self.refresh()
         return W.VBox([W.HBox([c["method"], c["compare"]]), W.HBox([c["seed"], c["n"]]),
                        W.HBox([c["level"], c["mask_source"], self.note]),
-                       W.HBox([c["mode"], c["a"], c["b"], c["steps"]]), self.output])
+                       W.HBox([c["mode"]]), W.HBox([c["a"], c["b"], c["steps"]]), self.output])   # buttons side by side
 
     def _sync_perturbation(self) -> None:
         """Set level / mask source to the selected method's trained values, or disable them."""

@@ -1,7 +1,7 @@
 """The explorer in a real browser: JupyterLab started on 127.0.0.1, driven by headless Chromium (selenium).
 
-It opens a notebook whose one cell is the leaderboard's explorer cell (``widgets.show`` on the committed snapshots
-of ``results/00_leaderboard/snapshots/``), runs it, changes two controls and checks that the rendered image changes
+It opens a notebook whose one cell is the leaderboard's explorer cell (``widgets.show`` on a folder of snapshots:
+tiny perturbative and DCGAN generators made by the test, as the widget tests make them), runs it, changes two controls and checks that the rendered image changes
 each time, that the samples are drawn at least at their native size, that the controls are labelled, and that the
 browser console has no error; it also opens the committed leaderboard notebook and checks that it opens unmodified.
 Screenshots go to ``scratch/browser/``. Behind the ``browser`` marker (about a minute; Chromium is not on a fresh
@@ -26,7 +26,6 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "scratch" / "browser"
-SNAPSHOTS = REPO / "results" / "00_leaderboard" / "snapshots"
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 WAIT_S = 180
 
@@ -54,10 +53,13 @@ def lab(tmp_path_factory):
     except ImportError:
         pytest.fail("selenium is missing: pip install -e '.[browser]' (make test-browser)")
     root = tmp_path_factory.mktemp("lab")
-    setting = sorted(d for d in SNAPSHOTS.iterdir() if d.is_dir())[0]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_widgets import make_snapshots
+
+    snaps = make_snapshots(root / "snapshots") / "all"
     (root / "explorer.ipynb").write_text(json.dumps(_notebook(
         ["from pgan_core import widgets\n"
-         f"explorer = widgets.show({str(setting)!r}, interactive=True)   # the leaderboard's explorer cell\n"])))
+         f"explorer = widgets.show({str(snaps)!r}, interactive=True)   # the leaderboard's explorer cell\n"])))
     shutil.copy(REPO / "notebooks" / "00_leaderboard.ipynb", root / "00_leaderboard.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "PGAN_HEADLESS"}
@@ -67,7 +69,8 @@ def lab(tmp_path_factory):
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                                  f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-                                 f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
+                                 f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+                                 *(["--allow-root"] if os.geteuid() == 0 else [])],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + WAIT_S
@@ -138,15 +141,24 @@ def test_explorer_renders_and_follows_the_controls(lab, browser):
 
     url, token = lab
     browser.get(f"{url}/lab/tree/explorer.ipynb?token={token}")
-    editor = _wait(browser, "the notebook's cell", lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, ".jp-Cell .cm-content")), None))
+    _wait(browser, "the notebook's cell", lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Cell .cm-content"))
     _wait(browser, "an idle kernel", lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']")
           or d.find_elements(By.XPATH, "//*[contains(@class, 'jp-StatusBar')]//*[contains(text(), 'Idle')]"))
-    editor.click()
+    def click_cell(d):
+        try:
+            d.find_element(By.CSS_SELECTOR, ".jp-Cell .jp-InputArea-editor").click()
+            return True
+        except Exception:                                          # not laid out yet: try again
+            return False
+
+    _wait(browser, "a clickable cell", click_cell)
     ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
     img = _wait(browser, "the explorer's first image", _image)
     browser.save_screenshot(str(SHOTS / "explorer_initial.png"))
     natural, shown = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].clientWidth]", img)
     assert natural >= 8 * 33 and shown >= 0.98 * natural, (natural, shown)     # 8 samples a row, each >= 32 px
+    buttons = browser.find_elements(By.CSS_SELECTOR, ".widget-toggle-buttons button")
+    assert len(buttons) == 2 and buttons[0].location["y"] == buttons[1].location["y"]   # side by side, not stacked
     labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".widget-label") if e.text]
     assert {"method", "compare", "seed", "samples", "show", "from index", "to index"} <= set(labels), labels
 

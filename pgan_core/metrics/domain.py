@@ -339,9 +339,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def _train_and_cache(config: dict[str, Any], path: Path, *, device: str | torch.device, progress: bool) -> None:
     dataset = config["dataset"]
@@ -368,3 +365,7 @@ def _train_and_cache(config: dict[str, Any], path: Path, *, device: str | torch.
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     digest = save_verified(path, {"state_dict": state, "config": config, "meta": meta})
     atomic_write_json(path.with_suffix(".json"), dict(meta, config=config, sha256=digest, file=path.name))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

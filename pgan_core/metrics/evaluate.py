@@ -33,7 +33,7 @@ import torch
 from ..errors import ConfigError, check_choice, check_positive
 from ..io import REPO_ROOT, cache_root, shown_path, load_verified, save_verified, stable_hash
 from . import domain as _domain
-from .frechet import feature_stats, fid_from_stats, fid_infinity
+from .frechet import feature_stats, fid_infinity, fid_to_reference
 from .inception import (InceptionFeatures, TorchFidelityInception, inception_logits_available,
                         inception_weights_path)
 from .inception_score import inception_score
@@ -275,8 +275,7 @@ class Evaluator:
             key = p.key
             if p.metric == "fid":
                 ref = self.fid_reference(p.extractor)
-                mu, sigma = feature_stats(feats[p.extractor][:p.n])
-                out[key] = fid_from_stats(mu, sigma, ref["mu"].numpy(), ref["sigma"].numpy())
+                out[key] = fid_to_reference(feats[p.extractor][:p.n], ref["mu"].numpy(), ref["sigma"].numpy())
             elif p.metric == "fidinf":
                 ref = self.fid_reference(p.extractor)
                 out[key] = fid_infinity(feats[p.extractor][:p.n], ref["mu"].numpy(), ref["sigma"].numpy(),
@@ -357,6 +356,5 @@ class Evaluator:
         idx = self._select(len(real.images), n, self.seed + 1)
         feats, _ = self._features(extractor, real.images[idx])
         ref = self.fid_reference(extractor)
-        mu, sigma = feature_stats(feats)
-        return {"fid": fid_from_stats(mu, sigma, ref["mu"].numpy(), ref["sigma"].numpy()), "n": int(len(idx)),
+        return {"fid": fid_to_reference(feats, ref["mu"].numpy(), ref["sigma"].numpy()), "n": int(len(idx)),
                 "split": other, "ref_split": self.ref_split, "ref_n": int(ref["n"]), "extractor": extractor}

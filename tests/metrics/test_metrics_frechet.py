@@ -147,3 +147,18 @@ def test_fidinf_protocol_parses():
     p = parse_protocol("fidinf2k_inception")
     assert (p.metric, p.n, p.extractor, p.key) == ("fidinf", 2000, "inception", "fidinf2k_inception")
     assert parse_protocol("fid2k_inception").metric == "fid"
+
+
+@pytest.mark.parametrize("n", [3, 40, 63, 64, 65, 200])
+def test_fid_to_reference_equals_the_covariance_route(n):
+    """The (n, n) route for fewer samples than dimensions gives the same FID as the two (d, d) decompositions."""
+    from pgan_core.metrics.frechet import fid_to_reference
+
+    rng = np.random.default_rng(n)
+    d = 64
+    mix = rng.standard_normal((d, d)) * 0.3
+    mu_r, s_r = feature_stats(rng.standard_normal((500, d)) @ mix)
+    x = rng.standard_normal((n, d)) * 1.2 + 0.1
+    assert fid_to_reference(x, mu_r, s_r) == pytest.approx(fid_from_stats(*feature_stats(x), mu_r, s_r), rel=1e-7)
+    with pytest.raises(ConfigError, match="feature dimensions"):
+        fid_to_reference(x[:, :10], mu_r, s_r)
