@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .io import atomic_write_json
+from .io import atomic_write_json, shown_path
 
 __all__ = ["parse_value", "kind_of", "compare_rows", "compare_notebook", "compare_folders", "summary_lines"]
 
@@ -153,7 +153,7 @@ def compare_folders(committed_root: str | Path, rerun_root: str | Path, notebook
                     report: str | Path | None = None) -> dict[str, Any]:
     """:func:`compare_notebook` for each notebook with a claims table on both sides; others are listed with the
     reason. Writes ``report`` (JSON, atomically) when given."""
-    out: dict[str, Any] = {"committed": str(committed_root), "rerun": str(rerun_root), "notebooks": []}
+    out: dict[str, Any] = {"committed": shown_path(committed_root), "rerun": shown_path(rerun_root), "notebooks": []}
     for nb in notebooks:
         c, r = Path(committed_root) / nb, Path(rerun_root) / nb
         if not (c / "claims.csv").is_file():
