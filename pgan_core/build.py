@@ -42,6 +42,12 @@ def run_models(cfg: RunConfig, device: torch.device, *, g_extra: dict | None = N
     return G.to(device), D.to(device)
 
 
+def to_channels_last(*modules: nn.Module) -> None:
+    """NHWC weights for the fast path's channels_last mode (in place)."""
+    for m in modules:
+        m.to(memory_format=torch.channels_last)
+
+
 def generator(cfg: RunConfig) -> nn.Module:
     """G of the run (weights to be loaded by the caller), with the run's generator overrides."""
     G, _ = build_models(cfg.method, img_channels=dataset_channels(cfg.dataset), z_dim=cfg.input_dim, width=cfg.width,

@@ -12,12 +12,13 @@ either table into per-round ratios against a baseline.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Sequence
 
 import torch
 
-from .build import loss_view, optimizers, run_models
+from .build import loss_view, optimizers, run_models, to_channels_last
 from .config import RunConfig
 from .data import dataset_channels
 from .errors import ConfigError
@@ -75,7 +76,7 @@ def time_iteration_variants(variants: dict, *, img_channels: int = 3, width: int
         G, D = run_models(cfg, dev, g_extra=v.get("g_overrides"), d_extra=v.get("d_overrides"))
         fp = resolve_fast_path(cfg, dev, warn=False)
         if fp.channels_last:
-            G.to(memory_format=torch.channels_last); D.to(memory_format=torch.channels_last)
+            to_channels_last(G, D)
         opt_g, opt_d = optimizers(cfg, G, D)
         d_params = [q for q in D.parameters() if q.requires_grad]          # D's trainable weights
         setups[label] = (cfg, G.train(), D.train(), loss_view(cfg, D), opt_g, opt_d, get_loss(cfg.loss), fp, d_params)
@@ -89,18 +90,10 @@ def time_iteration_variants(variants: dict, *, img_channels: int = 3, width: int
         z = torch.randn(cfg.batch_size, cfg.input_dim, generator=gen, device=dev)
         plugin = getattr(D, "d_plugin", None)
         for _ in range(cfg.n_critic):
-            if plugin is not None:
-                plugin.begin_d_step()
             with fp.autocast():
                 with torch.no_grad():
-                    fake = G(z)
-                ld, terms = loss.d_loss(view, x, fake.float(), gen, gp_lambda=cfg.gp_lambda)
-                if plugin is not None:
-                    reg, _ = plugin.d_regularizer()
-                    ld = ld if reg is None else ld + reg
-            opt_d.zero_grad(set_to_none=True); ld.backward(); opt_d.step()
-            if plugin is not None:
-                plugin.after_d_step(terms)
+                    fake = G(z).float()
+            _d_step(view, opt_d, loss, plugin, x, fake, gen, cfg.gp_lambda, fp)
         for q in d_params:
             q.requires_grad_(False)                       # as the loop: D's weight gradients of the G step unused
         with fp.autocast():
@@ -150,22 +143,30 @@ def time_d_steps(variants: dict, *, dataset: str = "cifar10", width: int = 16, b
     gen = torch.Generator(dev).manual_seed(seed)
 
     def d_step(view, D, opt, loss, plugin, gp_lambda):
-        if plugin is not None:
-            plugin.begin_d_step()
+        _d_step(view, opt, loss, plugin, real, fake, gen, gp_lambda)
+        if plugin is not None and nice_beta is not None:
+            plugin.set_beta(nice_beta)
+
+    return pd.DataFrame(_interleaved({label: (lambda s=s: d_step(*s)) for label, s in setups.items()}, dev,
+                                     warmup=warmup, repeats=repeats, iters=iters, key="sec_per_d_step"))
+
+
+def _d_step(view, opt, loss, plugin, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator, gp_lambda: float,
+            fp=None) -> None:
+    """One D step as the training loop takes it: a D plugin's hooks around the method's D loss (its regulariser
+    added), backward, Adam; the forwards under the fast path's autocast when ``fp`` is given."""
+    if plugin is not None:
+        plugin.begin_d_step()
+    with fp.autocast() if fp is not None else contextlib.nullcontext():
         ld, terms = loss.d_loss(view, real, fake, gen, gp_lambda=gp_lambda)
         if plugin is not None:
             reg, _ = plugin.d_regularizer()
             ld = ld if reg is None else ld + reg
-        opt.zero_grad(set_to_none=True)
-        ld.backward()
-        opt.step()
-        if plugin is not None:
-            plugin.after_d_step(terms)
-            if nice_beta is not None:
-                plugin.set_beta(nice_beta)
-
-    return pd.DataFrame(_interleaved({label: (lambda s=s: d_step(*s)) for label, s in setups.items()}, dev,
-                                     warmup=warmup, repeats=repeats, iters=iters, key="sec_per_d_step"))
+    opt.zero_grad(set_to_none=True)
+    ld.backward()
+    opt.step()
+    if plugin is not None:
+        plugin.after_d_step(terms)
 
 
 def _interleaved(steps: dict, dev: torch.device, *, warmup: int, repeats: int, iters: int, key: str) -> list[dict]:

@@ -53,7 +53,7 @@ import torch
 import torch.nn as nn
 
 from .build import (AugmentedD, MaskedD, build_run_models, d_input_mask, loss_view,  # noqa: F401 (re-exported)
-                    make_optimizers, optimizers, run_models)
+                    make_optimizers, optimizers, run_models, to_channels_last)
 from .checkpoint import SNAPSHOT_FILE, STATE_FILE, load_checkpoint, save_snapshot, save_state
 from .config import RunConfig
 from .data import batch_at, load_dataset, to_float
@@ -134,11 +134,6 @@ def _grad_norm_tensor(module: nn.Module) -> torch.Tensor:
     if grads[0].is_cuda:
         return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
     return torch.stack([g.float().pow(2).sum() for g in grads]).sum().sqrt()
-
-
-def _to_channels_last(*modules: nn.Module) -> None:
-    for m in modules:
-        m.to(memory_format=torch.channels_last)
 
 
 def compile_for_training(cfg: RunConfig, G: nn.Module, D: nn.Module, loss, data, inputs,
@@ -286,7 +281,7 @@ def _train(cfg: RunConfig, key: str, run_dir: Path, record_path: Path, device: t
     G, D = run_models(cfg, device)                            # the build seam (pgan_core.build)
     fp = resolve_fast_path(cfg, device)                       # bf16 / channels_last / compile as this device allows
     if fp.channels_last:
-        _to_channels_last(G, D)
+        to_channels_last(G, D)
     d_plugin = getattr(D, "d_plugin", None)                   # D-side plugin (NICE), see the module docstring
     if evaluator is not None or cfg.eval_protocols:           # fixed image sets of D's memorisation gap probe
         held = load_dataset(cfg.dataset, "test", seed=cfg.eval_seed, max_images=MEM_PROBE_IMAGES)  # disjoint split
