@@ -13,6 +13,7 @@ Bad values raise :class:`~pgan_core.errors.ConfigError` naming the parameter and
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -339,6 +340,8 @@ class Profile:
     # notebook -> the methods whose runs get the (slow on a CPU) standard Inception metrics (absent: the notebook's)
     inception_rows: dict[str, tuple[str, ...]] = field(default_factory=dict)
     cuts: dict[str, str] = field(default_factory=dict)   # notebook -> what this profile cut to fit its budget, and why
+    # notebook -> its parameters that are not RunConfig fields (evaluation sizes, learning-rate pairs...)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def budget(self, notebook: str | None, dataset: str | None = None) -> dict[str, Any]:
         """The RunConfig overrides of ``notebook`` on ``dataset`` in this profile ({} when it has none)."""
@@ -360,6 +363,10 @@ class Profile:
         rows = self.inception_rows.get(notebook)
         return [m for m in methods if m in rows] if rows is not None else list(methods)
 
+    def settings_of(self, notebook: str) -> dict[str, Any]:
+        """The notebook-level settings this profile gives ``notebook`` (a copy; {} when it has none)."""
+        return copy.deepcopy(self.settings.get(notebook, {}))
+
     def seeds_for(self, notebook: str, method: str, seeds: list[int]) -> list[int]:
         """``seeds`` cut to the profile's seeds of ``method`` in ``notebook`` (its first ones), if it cuts them."""
         cut = self.seeds_of.get(notebook, {}).get(method)
@@ -373,7 +380,12 @@ PROFILES: dict[str, Profile] = {
                  eval_protocols=("fid256_domain",), domain_quality="smoke"),
         final_protocols=("fid256_domain", "kid256_domain", "is256_domain"),
         inception_protocols=("kid8_inception", "fid8_inception", "fidinf8_inception"),
-        grid_images=16),
+        grid_images=16,
+        settings={
+            "06_ttur_fid": dict(dcgan_pairs=[[2e-4, 2e-4], [1e-4, 1e-4], [4e-4, 1e-4], [3e-4, 1e-4]],
+                                disturb_n=256, levels=[0.0, 0.5, 1.0], sizes=[64, 128, 256], draws=3, bootstrap=20,
+                                inc_n=8, inc_levels=[0.0, 1.0], inc_pool=16, inc_sizes=[8, 16]),
+        }),
     "cpu": Profile(
         name="cpu", seeds=(0, 1, 2),
         # the CPU fast path (bf16 autocast where the CPU has native bf16, fp32 elsewhere; channels_last): 2.1x the
@@ -395,6 +407,9 @@ PROFILES: dict[str, Profile] = {
             "01_perturbative_gan": {"*": dict(ema_kimg=10.0, eval_every=500, ckpt_every=500,
                                               eval_protocols=("fid2k_domain",)),
                                     "cifar10": dict(steps=6000)},
+            # the same DCGAN on CIFAR-10 as notebook 01's pilot (not converged at 6,000): 2,500 iterations, where its
+            # fid2k_domain has fallen from 54 (500) to about 24 (bench/results/pilot_dcgan_cifar10_cpu.json)
+            "06_ttur_fid": {"*": dict(steps=2500, eval_every=500, ckpt_every=500, eval_protocols=("fid2k_domain",))},
         },
         rows={
             "01_perturbative_gan": {"cifar10": ("dcgan", "pgan-g", "pgan-g-nonoise", "pgan-g-conv")},
@@ -408,6 +423,23 @@ PROFILES: dict[str, Profile] = {
                 "1.2x the G-side grid's cost). Every claim row is decided on the domain metrics, every seed; the "
                 "standard Inception KID/FID (2,000 images, about 2.2 minutes per run) run on every seed of the four "
                 "rows. The cut rows run in the smoke and paper profiles."),
+            "06_ttur_fid": (
+                "To fit one job of at most 150 minutes on 2 cores (15 runs of 2,500 iterations, about 40 minutes; the "
+                "standard-Inception FID validation, about 32,000 images at 16 images/s, about 35 minutes), this "
+                "profile cuts the second DCGAN TTUR pair (lr_D 3e-4, lr_G 1e-4; the first TTUR pair, 4e-4 / 1e-4, "
+                "stays against both one-time-scale pairs) and keeps 3 seeds for every row. DCGAN is not converged "
+                "at this budget (nor at 6,000 iterations: notebook 01's pilot), so claims 1 and 2 compare early "
+                "training. The cut row runs in the smoke and paper profiles."),
+        },
+        settings={
+            # FID validation: domain features on 5,000 test images (6 disturbances, 6 levels), standard Inception on
+            # 2,000 (noise and blur, 6 levels: >= 2,000 images per statistic); intervals from 200 paired bootstrap
+            # resamples; sample-size bias from 10 draws per n out of one pool per source
+            "06_ttur_fid": dict(dcgan_pairs=[[2e-4, 2e-4], [1e-4, 1e-4], [4e-4, 1e-4]],
+                                disturb_n=5000, levels=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+                                sizes=[1000, 2000, 5000, 10000], draws=10, bootstrap=200,
+                                inc_n=2000, inc_levels=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], inc_pool=5000,
+                                inc_sizes=[2000, 3000, 5000]),
         }),
     "paper": Profile(
         name="paper", seeds=(0, 1, 2),
@@ -419,7 +451,19 @@ PROFILES: dict[str, Profile] = {
                  amp=True, compile="reduce-overhead"),
         final_protocols=("fid10k_domain", "kid10k_domain", "is10k_domain"),
         inception_protocols=("fid50k_inception", "kid50k_inception", "is50k_inception"),
-        grid_images=64),
+        grid_images=64,
+        budgets={
+            # DCGAN: FID every 5k mini-batches (TTUR DCGAN scripts); WGAN-GP TTUR: 100k iterations (bioinf-jku/TTUR
+            # scripts of Heusel et al., NeurIPS 2017, arXiv:1706.08500)
+            "06_ttur_fid": {"*": dict(steps=100_000)},
+        },
+        settings={
+            "06_ttur_fid": dict(dcgan_pairs=[[2e-4, 2e-4], [1e-4, 1e-4], [4e-4, 1e-4], [3e-4, 1e-4]],
+                                disturb_n=10000, levels=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+                                sizes=[1000, 2000, 5000, 10000], draws=10, bootstrap=200,
+                                inc_n=10000, inc_levels=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], inc_pool=10000,
+                                inc_sizes=[2000, 5000, 10000]),
+        }),
 }
 
 

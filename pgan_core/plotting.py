@@ -144,8 +144,9 @@ def mask_histograms(named_masks: dict[str, torch.Tensor]):
 
 
 def lines(df, *, x: str, y: str, hue: str, col: str | None = None, logy: bool = False, logx: bool = False,
-          title: str = "", sharey: bool = False):
-    """One line per ``hue`` value (means over repeated x), one panel per ``col`` value."""
+          title: str = "", sharey: bool = False, band: tuple[str, str] | None = None):
+    """One line per ``hue`` value (means over repeated x), one panel per ``col`` value; ``band``: the columns of
+    an interval (low, high) drawn as a shaded band around each line."""
     cols = list(dict.fromkeys(df[col])) if col else [None]
     n = len(cols)
     ncol = min(n, 3)
@@ -155,7 +156,10 @@ def lines(df, *, x: str, y: str, hue: str, col: str | None = None, logy: bool = 
         sub = df if cv is None else df[df[col] == cv]
         for name, g in sub.groupby(hue, sort=False):
             agg = g.groupby(x)[y].mean()
-            ax.plot(agg.index, agg.values, marker="o", ms=3, label=str(name))
+            (line,) = ax.plot(agg.index, agg.values, marker="o", ms=3, label=str(name))
+            if band is not None:
+                lo, hi = g.groupby(x)[band[0]].mean(), g.groupby(x)[band[1]].mean()
+                ax.fill_between(lo.index, lo.values, hi.values, color=line.get_color(), alpha=0.25, lw=0)
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         if logy:

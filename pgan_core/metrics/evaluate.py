@@ -246,6 +246,44 @@ class Evaluator:
 
     # ------------------------------------------------------------ public
 
+    def _feature_counts(self) -> dict[str, int]:
+        """Generated images each extractor's fid/kid/fidinf protocols need (IS on Inception uses its own network)."""
+        return {"domain": self._needed("domain"),
+                "inception": max((p.n for p in self.protocols if p.extractor == "inception" and p.metric != "is"),
+                                 default=0)}
+
+    def features(self, sample_uint8: Callable[[int], torch.Tensor] | torch.Tensor) -> dict[str, torch.Tensor]:
+        """{extractor: features (n, d) float32} of the images the protocols need, for :meth:`evaluate_features`
+        (resampling studies: features computed once, metrics of many index sets)."""
+        counts = {name: n for name, n in self._feature_counts().items() if n > 0}
+        images = self._generated(sample_uint8, max(counts.values(), default=0))
+        return {name: self._features(name, images[:n])[0] for name, n in counts.items()}
+
+    def evaluate_features(self, feats: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The fid / kid / fidinf protocols from precomputed features (:meth:`features`; IS needs the images:
+        refused). Each protocol uses the first ``n`` rows of its extractor's features."""
+        out: dict[str, float] = {}
+        for p in self.protocols:
+            if p.metric == "is":
+                raise ConfigError(f"parameter 'protocols': {p.key!r} needs images (use evaluate), not features")
+            f = feats.get(p.extractor)
+            if f is None or len(f) < p.n:
+                raise ConfigError(f"parameter 'feats': {p.key!r} needs {p.n} {p.extractor} features, "
+                                  f"got {0 if f is None else len(f)}")
+            out.update(self._from_features(p, f[:p.n]))
+        return out
+
+    def _from_features(self, p: Protocol, f: torch.Tensor) -> dict[str, float]:
+        if p.metric == "fid":
+            ref = self.fid_reference(p.extractor)
+            return {p.key: fid_to_reference(f, ref["mu"].numpy(), ref["sigma"].numpy())}
+        if p.metric == "fidinf":
+            ref = self.fid_reference(p.extractor)
+            return {p.key: fid_infinity(f, ref["mu"].numpy(), ref["sigma"].numpy(), seed=self.seed)["fid_inf"]}
+        ref = self.reference(p.extractor)                              # kid
+        r = kid(f, ref["feats"], n_subsets=self.kid_subsets, subset_size=self.kid_subset_size, seed=self.seed)
+        return {p.key: r["mean"], p.key + "_std": r["std"]}
+
     def evaluate(self, sample_uint8: Callable[[int], torch.Tensor] | torch.Tensor) -> dict[str, float | None]:
         """One value per protocol key (KID: mean; ``<key>_std`` added for kid and is).
 
@@ -254,11 +292,7 @@ class Evaluator:
         on the images its protocols need, and its features are shared by fid/kid/is.
         """
         logits_ok = inception_logits_available()
-        n_feat = {  # generated images each extractor needs (IS on Inception uses its own network)
-            "domain": self._needed("domain"),
-            "inception": max((p.n for p in self.protocols if p.extractor == "inception" and p.metric != "is"),
-                             default=0),
-        }
+        n_feat = self._feature_counts()
         n_is_inception = max((p.n for p in self.protocols if p.extractor == "inception" and p.metric == "is"),
                              default=0) if logits_ok else 0
         n_max = max(*n_feat.values(), n_is_inception)
@@ -273,29 +307,19 @@ class Evaluator:
         out: dict[str, float | None] = {}
         for p in self.protocols:
             key = p.key
-            if p.metric == "fid":
-                ref = self.fid_reference(p.extractor)
-                out[key] = fid_to_reference(feats[p.extractor][:p.n], ref["mu"].numpy(), ref["sigma"].numpy())
-            elif p.metric == "fidinf":
-                ref = self.fid_reference(p.extractor)
-                out[key] = fid_infinity(feats[p.extractor][:p.n], ref["mu"].numpy(), ref["sigma"].numpy(),
-                                        seed=self.seed)["fid_inf"]
-            elif p.metric == "kid":
-                ref = self.reference(p.extractor)
-                r = kid(feats[p.extractor][:p.n], ref["feats"], n_subsets=self.kid_subsets,
-                        subset_size=self.kid_subset_size, seed=self.seed)
-                out[key], out[key + "_std"] = r["mean"], r["std"]
-            else:  # is
-                if p.extractor == "domain":
-                    lg = logits["domain"][:p.n]
-                elif logits_ok:
-                    if self._is_net is None:
-                        self._is_net = TorchFidelityInception(batch_size=self._inception_batch(), device=self.device)
-                    _, lg = self._is_net(images[:p.n])
-                else:
-                    out[key], out[key + "_std"] = None, None
-                    continue
-                out[key], out[key + "_std"] = inception_score(lg, splits=self.is_splits)
+            if p.metric != "is":
+                out.update(self._from_features(p, feats[p.extractor][:p.n]))
+                continue
+            if p.extractor == "domain":
+                lg = logits["domain"][:p.n]
+            elif logits_ok:
+                if self._is_net is None:
+                    self._is_net = TorchFidelityInception(batch_size=self._inception_batch(), device=self.device)
+                _, lg = self._is_net(images[:p.n])
+            else:
+                out[key], out[key + "_std"] = None, None
+                continue
+            out[key], out[key + "_std"] = inception_score(lg, splits=self.is_splits)
         return out
 
     def metadata(self, key: str) -> dict[str, Any]:
