@@ -8,7 +8,7 @@ Writes the curves, the verdict per candidate budget and provenance to
 ``bench/results/pilot_<method>_<dataset>_cpu.json`` and a figure (curve + final samples) beside it.
 
     python bench/pilot_baseline.py --dataset cifar10 --steps 6000 --eval-every 500 [--width 16] [--seeds 0]
-        [--ema-kimg 10] [--lr-decay 0.5] [--notebook 01_perturbative_gan]
+        [--ema-kimg 10] [--lr-decay 0.5] [--notebook 01_perturbative_gan] [--z-dim 100]
 
 ``--lr-decay f``: both learning rates decayed linearly to zero from ``f * steps`` on (RunConfig.lr_decay).
 ``--notebook``: the notebook whose run folder (and cpu budget) the pilot uses (default ``bench-pilot``, its own);
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ema-kimg", type=float, default=10.0, help="half-life of G's EMA (0: evaluate G itself)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--lr-decay", type=float, default=None, help="decay both rates linearly to 0 from this fraction on")
+    p.add_argument("--z-dim", type=int, default=None, help="G's latent size (default: RunConfig's; notebook 07 uses 100)")
     p.add_argument("--notebook", default="bench-pilot", help="run folder (and budget) of this notebook")
     p.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
     args = p.parse_args(argv)
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         grid = run_grid(notebook=args.notebook, profile="cpu", methods=[args.method], datasets=[ds], seeds=args.seeds,
                         overrides=dict(steps=args.steps, width=args.width, eval_every=args.eval_every,
                                        ckpt_every=args.eval_every, eval_protocols=(args.protocol,),
-                                       ema_kimg=args.ema_kimg, lr_decay=args.lr_decay),
+                                       ema_kimg=args.ema_kimg, lr_decay=args.lr_decay, z_dim=args.z_dim),
                         final_protocols=[args.protocol], progress=False)
         curves = grid.curves().dropna(subset=[args.protocol])
         budgets = []
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         rec = grid.records[0]
         stem = f"pilot_{args.method}_{ds}{'_decay' if args.lr_decay is not None else ''}_cpu"
         out = {"what": __doc__.splitlines()[0], "dataset": ds, "method": args.method, "steps": args.steps,
-               "width": args.width, "ema_kimg": args.ema_kimg, "lr_decay": args.lr_decay, "run_folder_of": args.notebook, "batch_size": rec.config["batch_size"], "protocol": args.protocol,
+               "width": args.width, "z_dim": rec.config["z_dim"], "ema_kimg": args.ema_kimg, "lr_decay": args.lr_decay, "run_folder_of": args.notebook, "batch_size": rec.config["batch_size"], "protocol": args.protocol,
                "seeds": args.seeds, "rule": "relative change of the seed-mean curve over the last quarter < 0.10",
                "curve": curves[["seed", "step", "train_seconds", args.protocol]].to_dict(orient="records"),
                "budgets": budgets, "sec_per_iter": [r.sec_per_iter for r in grid.records],

@@ -59,6 +59,8 @@ TTUR_LRS = dict(lr_d=4e-4, lr_g=1e-4)           # [A] SAGAN/BigGAN's pair; Heuse
 PERT_ARCH_VERSION = 1
 # 1: NICE's adaptive noise from D's block 1 on (nice_from 1: the learned-shortcut C_s -> AN path runs), was 2
 NICE_ARCH_VERSION = 1
+# 1: SASTM's gate biases start at 0 (the bias-free formula: sparsity free to arise), were +1 (now the sastm-b1 ablation)
+SASTM_ARCH_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -145,11 +147,12 @@ PARTS: tuple[Part, ...] = (
          _pert(0.1, "lcg"), arch_version=_V),
     Part("g-pert-mt", "g", "the authors' Perturbative G (Mersenne-Twister masks)", PGAN, PerturbativeGenerator,
          _pert(0.1, "seeded_uniform"), arch_version=_V),
-    Part("g-sastm", "g", "DCGAN G + SASTM", SSGAN, DCGANGenerator, (("conv", "conv"), ("sastm", "mul"))),
+    Part("g-sastm", "g", "DCGAN G + SASTM", SSGAN, DCGANGenerator, (("conv", "conv"), ("sastm", "mul")),
+         arch_version=SASTM_ARCH_VERSION),
     Part("g-sastm-add", "g", "DCGAN G + SASTM with additive recombination", SSGAN, DCGANGenerator,
-         (("conv", "conv"), ("sastm", "add"))),
-    Part("g-sastm-b0", "g", "DCGAN G + SASTM whose gate biases start at 0 (sparsity free to arise)", SSGAN,
-         DCGANGenerator, (("conv", "conv"), ("sastm", "mul"), ("sastm_gate_bias", 0.0))),
+         (("conv", "conv"), ("sastm", "add")), arch_version=SASTM_ARCH_VERSION),
+    Part("g-sastm-b1", "g", "DCGAN G + SASTM whose gate biases start at +1 (the module starts as the identity)", SSGAN,
+         DCGANGenerator, (("conv", "conv"), ("sastm", "mul"), ("sastm_gate_bias", 1.0)), arch_version=SASTM_ARCH_VERSION),
     # discriminators
     Part("d-dcgan", "d", "DCGAN D (BN)", DCGAN, DCGANDiscriminator, (("conv", "conv"),), family="dcgan",
          batchnorm=True),
@@ -212,8 +215,8 @@ ALIASES: dict[str, tuple[str, str]] = {   # name -> (composition, one line for t
     "sastm": ("g-sastm+d-critic+wgan-gp", "Self-Sparse GAN: wgan-gp with SASTM after every transposed conv of G "
                                           "(multiplicative recombination)"),
     "sastm-add": ("g-sastm-add+d-critic+wgan-gp", "ablation: SASTM with additive recombination F_c + F_s"),
-    "sastm-b0": ("g-sastm-b0+d-critic+wgan-gp", "ablation: sastm with gate biases b_2 = b_s = 0 at the start (about "
-                                                "half the coefficients exactly zero), not +1 (none)"),
+    "sastm-b1": ("g-sastm-b1+d-critic+wgan-gp", "ablation: sastm with gate biases b_2 = b_s = +1 at the start (no "
+                                                "coefficient zero: the module starts as the identity), not 0"),
     "sngan": ("g-resnet+d-sn", "SNGAN ResNet baseline: ResNet G (4w, BN) + spectral-norm ResNet D (2w), hinge, "
                                "n_critic 5"),
     "sngan-pconv": ("g-resnet+d-pconv", "sngan with PConv (input dropout p 0.1) on every 3x3 conv of D except the first "

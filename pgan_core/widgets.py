@@ -24,6 +24,7 @@ import io
 import math
 import os
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,7 +32,8 @@ import torch
 import torch.nn as nn
 
 from .checkpoint import SNAPSHOT_FILE, load_snapshot_generator
-from .errors import ConfigError, bad_param, check_choice, check_positive
+from .errors import ConfigError, IntegrityError, bad_param, check_choice, check_positive
+from .io import shown_path
 from .layers.perturbation import MASK_SOURCES, PerturbationLayer
 from .inputs import ImageInput
 from .sampling import generate, make_input
@@ -56,7 +58,9 @@ def _int(name: str, value: Any, lo: int) -> int:
 
 def load_generators(snapshots: Mapping[str, str | Path] | str | Path) -> Generators:
     """label -> (G, config) from a dict label -> snapshot path (a run folder means its snapshot.pt),
-    or from a folder: every ``*.pt`` file in it, label = file stem, sorted."""
+    or from a folder: every ``*.pt`` file in it, label = file stem, sorted. In a folder, a snapshot that this
+    code can no longer rebuild (its method's model changed since it was made) is left out with a one-line
+    warning naming it; a folder with none left, and any such snapshot named in a dict, raise IntegrityError."""
     if isinstance(snapshots, (str, Path)):
         folder = Path(snapshots)
         if not folder.is_dir():
@@ -64,6 +68,22 @@ def load_generators(snapshots: Mapping[str, str | Path] | str | Path) -> Generat
         paths = {p.stem: p for p in sorted(folder.glob("*.pt"))}
         if not paths:
             raise bad_param("snapshots", str(snapshots), "a folder holding at least one *.pt snapshot")
+        gens, stale = {}, []
+        for label, p in paths.items():
+            try:
+                gens[label] = load_snapshot_generator(p)
+            except IntegrityError as e:
+                if "does not match method" not in str(e):
+                    raise                                      # a damaged file is never skipped
+                stale.append(label)
+        if stale:
+            warnings.warn(f"snapshots left out of the explorer: {', '.join(stale)} (made by an older version of their "
+                          f"method's model; re-run the notebook that wrote {shown_path(folder)} to refresh them)",
+                          stacklevel=2)
+        if not gens:
+            raise IntegrityError(f"no snapshot in {shown_path(folder)} matches this code's models; re-run the notebook "
+                                 "that wrote them")
+        return gens
     elif isinstance(snapshots, Mapping) and snapshots:
         paths = {}
         for label, p in snapshots.items():

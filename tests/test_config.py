@@ -199,9 +199,11 @@ def test_arch_version_changes_the_keys_of_changed_architectures_only():
                "pgan-gd-conv", "dcgan-pert-g", "dcgan-pert-gd", "g-pert+d-dcgan", "g-pert-lcg+d-sn",
                "g-pert-mt+d-critic", "g-dcgan+d-pnn", "g-resnet+d-pnn+ttur"]
     assert all(get_method(m).arch_version == 1 for m in changed)
-    same = ["dcgan", "wgan-gp", "sastm", "sastm-add", "sngan", "sngan-pconv", "sngan-mask-both",
-            "g-dcgan+d-sn", "g-sastm+d-critic+wgan-gp"]
+    same = ["dcgan", "wgan-gp", "sngan", "sngan-pconv", "sngan-mask-both", "g-dcgan+d-sn"]
     assert all(get_method(m).arch_version == 0 for m in same)
+    sastm = ["sastm", "sastm-add", "sastm-b1", "g-sastm+d-critic+wgan-gp"]          # gate biases start at 0 (was +1)
+    assert all(get_method(m).arch_version == 1 for m in sastm)
+    assert RunConfig(method="sastm").key() != RunConfig(method="sastm-b1").key()
     nice = ["sngan-nice", "sngan-nice-noise", "g-resnet+spider-mnist+d-nice+da+mask-both+ttur"]   # noise from block 1
     assert all(get_method(m).arch_version == 1 for m in nice)
 
@@ -224,9 +226,24 @@ def test_profile_budgets_apply_per_notebook_and_dataset_and_parameters_win(monke
 def test_profile_budgets_are_valid_configs():
     for prof in PROFILES.values():
         for nb, table in prof.budgets.items():
-            for ds in [d for d in table if d != "*"]:
+            for ds in [d for d in table if d != "*"] or [None]:
                 cfg = base_config(prof.name, notebook=nb, dataset=ds)
                 assert cfg.steps > 0 and cfg.steps % cfg.eval_every == 0, (prof.name, nb, ds)
+
+
+def test_profile_settings_cover_every_profile_and_are_copies():
+    from pathlib import Path
+
+    notebooks = {p.stem for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")}
+    owners = {nb for prof in PROFILES.values() for nb in prof.settings}
+    assert owners and owners <= notebooks
+    for nb in owners:
+        keys = [set(prof.settings_of(nb)) for prof in PROFILES.values()]
+        assert all(k == keys[0] for k in keys), f"{nb}: every profile must give the same settings"
+    got = PROFILES["cpu"].settings_of("06_ttur_fid")
+    got["levels"].append(9.0)                                       # a caller's change never reaches the profile
+    assert 9.0 not in PROFILES["cpu"].settings_of("06_ttur_fid")["levels"]
+    assert PROFILES["cpu"].settings_of("no-such-notebook") == {}
 
 
 def test_profile_rows_and_seed_cuts_name_real_methods():

@@ -5,6 +5,7 @@ import io
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -49,3 +50,16 @@ def test_long_titles_wrap_to_their_panel():
     finally:
         plt.close(fig)
     assert np.isfinite(plotting._dpi(None)) and plotting._dpi(72) == 72.0
+
+
+def test_lines_draws_a_band_per_line():
+    import pandas as pd
+
+    df = pd.DataFrame({"x": [0, 1, 0, 1], "y": [1.0, 2.0, 3.0, 4.0], "lo": [0.5, 1.5, 2.5, 3.5],
+                       "hi": [1.5, 2.5, 3.5, 4.5], "h": ["a", "a", "b", "b"]})
+    fig = plotting.lines(df, x="x", y="y", hue="h", band=("lo", "hi"))
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 and len(ax.collections) == 2          # one shaded band per line
+    bottom = ax.collections[0].get_paths()[0].vertices[:, 1].min()
+    assert bottom == pytest.approx(0.5)
+    assert len(plotting.lines(df, x="x", y="y", hue="h").axes[0].collections) == 0

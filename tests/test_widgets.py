@@ -434,3 +434,27 @@ def test_kernel_callback_errors_are_reported(kernel):
     assert out["status"] == "error" and "AssertionError: callback errors: 1" in out["errors"][0]
     with pytest.raises(AssertionError, match="kernel cell failed"):
         ok(out)
+
+
+def test_a_stale_snapshot_is_left_out_of_a_folder_with_a_warning(snaps, tmp_path):
+    import shutil
+
+    from pgan_core.errors import IntegrityError
+    from pgan_core.io import load_verified, save_verified
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("dcgan.pt", "dcgan.pt.sha256"):
+        shutil.copy(snaps / "all" / name, folder / name)
+    snap = load_verified(snaps / "all" / "pgan-g.pt", what="snapshot")
+    snap["G_ema"].pop(next(iter(snap["G_ema"])))                 # a model whose code has changed since it was saved
+    save_verified(folder / "pgan-g.pt", snap)
+    with pytest.warns(UserWarning, match="left out of the explorer: pgan-g"):
+        g = load_generators(folder)
+    assert list(g) == ["dcgan"]
+    with pytest.raises(IntegrityError, match="does not match method"):
+        load_generators({"old": folder / "pgan-g.pt"})             # named explicitly: refused, never skipped
+    (folder / "dcgan.pt").unlink()
+    (folder / "dcgan.pt.sha256").unlink()
+    with pytest.raises(IntegrityError, match="no snapshot"):
+        load_generators(folder)

@@ -25,14 +25,16 @@ In a generator block the module sits between the transposed convolution and its 
 (ConvTranspose -> SASTM -> BN -> ReLU) [A], inferred from the abstract's claim that
 SASTM "keeps meaningful features in the BN layer".
 
-Initialisation (our choice, not the paper's): W_1, W_2, w_s ~ N(0, 0.02) (the DCGAN convention),
-b_1 = 0, and b_2 = b_s = ``gate_bias``. With ``gate_bias = 1`` (the default, :data:`GATE_BIAS_INIT`) every
-coefficient starts at 1 + O(0.02 |F|) > 0, so the module starts close to the identity ('mul', 'max') or to 2F
-('add') and the generator trains like its plain counterpart at first; zero coefficients (sparsity) appear
-only as training drives gates below zero, which a short budget may never do: the +1 start presupposes the
-answer "no sparsity". With ``gate_bias = 0`` (the ablation ``sastm-b0``) the gates start at ReLU of zero-mean
-pre-activations, as the paper describes the coefficients (ReLU gates whose zeros are the sparsity [R]):
-about half of them are exactly zero at the start and training decides how many stay so. :meth:`SASTM.reset_parameters` applies this init; a model whose own init
+Initialisation: W_1, W_2, w_s ~ N(0, 0.02) (the DCGAN convention), b_1 = 0, and b_2 = b_s = ``gate_bias``.
+The default, ``gate_bias = 0`` (:data:`GATE_BIAS_INIT`), starts the module as the paper's description writes it:
+ReLU gates of the features with no bias term (a_c = ReLU(W_2 ReLU(W_1 GAP(F))), a_s = ReLU(w_s^T F) [R]), so the
+gates start at ReLU of zero-mean pre-activations, about half the coefficients are exactly zero at the start, and
+training decides how many stay so: the sparsity claim is tested, not presupposed. With ``gate_bias = 1`` (the
+ablation ``sastm-b1``, this companion's first choice) every coefficient starts at 1 + O(0.02 |F|) > 0, so the
+module starts close to the identity ('mul', 'max') or to 2F ('add'), the generator trains like its plain
+counterpart at first, and zero coefficients appear only as training drives gates below zero, which a short
+budget may never do (our first cpu run found none): that start presupposes the answer "no sparsity".
+:meth:`SASTM.reset_parameters` applies this init; a model whose own init
 re-draws every Linear/Conv2d (DCGAN's ``weights_init``) must call it again afterwards.
 
 Probing: with ``record = True`` a forward pass stores, for the coefficients it computed, the
@@ -59,7 +61,7 @@ from ..errors import ConfigError, check_choice, check_positive, check_range
 
 RECOMBINE_RULES = ("mul", "add", "max")
 INIT_STD = 0.02        # std of W_1, W_2, w_s at init (DCGAN convention)
-GATE_BIAS_INIT = 1.0   # b_2 and b_s at init: coefficients start positive (about 1)
+GATE_BIAS_INIT = 0.0   # b_2 and b_s at init: the gates of the bias-free formula (about half the coefficients 0)
 
 
 class SASTM(nn.Module):
@@ -93,7 +95,7 @@ class SASTM(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """W_1, W_2, w_s ~ N(0, 0.02); b_1 = 0; b_2 = b_s = ``gate_bias`` (1: coefficients start at about 1)."""
+        """W_1, W_2, w_s ~ N(0, 0.02); b_1 = 0; b_2 = b_s = ``gate_bias`` (0: the bias-free formula; 1: about 1)."""
         for layer in (self.fc1, self.fc2, self.spatial):
             nn.init.normal_(layer.weight, 0.0, INIT_STD)
         nn.init.zeros_(self.fc1.bias)

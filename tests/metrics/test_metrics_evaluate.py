@@ -131,6 +131,18 @@ def test_callable_sampler_called_once_with_max_n(tmp_path, calls):
         ev.evaluate(torch.zeros(100, 3, 32, 32))
 
 
+def test_features_then_metrics_equal_evaluate(tmp_path, calls):
+    ev = make(tmp_path, ["fid100_domain", "kid64_domain"], ref_n=None)
+    images = fake_imageset("test", n=120).images
+    feats = ev.features(images)
+    assert set(feats) == {"domain"} and feats["domain"].shape[0] == 100     # the largest n the protocols need
+    assert ev.evaluate_features(feats) == pytest.approx(ev.evaluate(images))
+    with pytest.raises(ConfigError, match="needs 100"):
+        ev.evaluate_features({"domain": feats["domain"][:50]})
+    with pytest.raises(ConfigError, match="needs images"):
+        make(tmp_path, ["is100_domain"]).evaluate_features(feats)
+
+
 def test_reference_stats_cached_and_verified(tmp_path, calls):
     ev = make(tmp_path, ["fid128_domain"])
     gen = fake_imageset("test", n=128).images

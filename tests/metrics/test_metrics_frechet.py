@@ -162,3 +162,25 @@ def test_fid_to_reference_equals_the_covariance_route(n):
     assert fid_to_reference(x, mu_r, s_r) == pytest.approx(fid_from_stats(*feature_stats(x), mu_r, s_r), rel=1e-7)
     with pytest.raises(ConfigError, match="feature dimensions"):
         fid_to_reference(x[:, :10], mu_r, s_r)
+
+
+@pytest.mark.parametrize("n,d", [(60, 32), (40, 96)])   # more distinct rows than dimensions, and fewer
+def test_resampler_equals_fid_of_the_repeated_rows(n, d):
+    from pgan_core.metrics.frechet import FidResampler, fid_to_reference
+
+    rng = np.random.default_rng(3)
+    mu_r, sigma_r = random_stats(d, 400, rng)
+    feats = np.maximum(rng.standard_normal((n, d)) + 0.3, 0.0)
+    res = FidResampler(feats, mu_r, sigma_r)
+    idx = rng.integers(0, n, n)                                   # a bootstrap resample: repeated rows
+    boot = res.fid(np.bincount(idx, minlength=n))
+    assert boot == pytest.approx(fid_to_reference(feats[idx], mu_r, sigma_r), rel=1e-7)
+    sub = np.sort(rng.permutation(n)[: n // 2])                   # a subset: 0/1 counts
+    counts = np.zeros(n)
+    counts[sub] = 1
+    assert res.fid(counts) == pytest.approx(fid_to_reference(feats[sub], mu_r, sigma_r), rel=1e-7)
+    assert res.fid(np.ones(n)) == pytest.approx(fid_to_reference(feats, mu_r, sigma_r), rel=1e-7)
+    with pytest.raises(ConfigError, match="counts"):
+        res.fid(-np.ones(n))
+    with pytest.raises(ConfigError, match="counts"):
+        res.fid(np.ones(n + 1))
