@@ -123,7 +123,7 @@ def _cached_features(evaluator: Any, images: torch.Tensor, ident: dict[str, Any]
     sha256 (so a changed extractor never reuses stale features)."""
     ident = {**ident, "format": 1, "disturb_code": file_digest(Path(disturb_module.__file__)), "extractors": {p.extractor: evaluator.extractor(p.extractor).sha256
                                                   for p in evaluator.protocols},
-             "counts": evaluator._feature_counts()}
+             "protocols": evaluator.keys}
     path = cache_root() / "features" / f"disturbed-{stable_hash(ident)}.pt"
     if path.is_file():
         return load_verified(path, what="cached features")
