@@ -384,11 +384,13 @@ PROFILES: dict[str, Profile] = {
         budgets={
             "00_leaderboard": {"*": dict(steps=6, eval_every=6, ckpt_every=6)},
             "04_nice": {"*": dict(steps=10, eval_every=5, log_every=2)},
+            "05_maskedgan": {"*": dict(eval_every=20)},
         },
         settings={
             "02_pconv": dict(fractions=[1.0, 0.1], ablation=["sngan-pconv-p0.3"], timing_widths=[None],
                              timing=dict(iters=2, repeats=2, warmup=1)),
             "04_nice": dict(inception=True, timing_reps=2),
+            "05_maskedgan": dict(fraction_steps={}, inception_protocols=None),   # {} / None: the budget's / profile's
             "07_spider_gan": dict(sid_n=256, inc_sid_n=8, dataset_sid_n=8),
             "06_ttur_fid": dict(dcgan_pairs=[[2e-4, 2e-4], [1e-4, 1e-4], [4e-4, 1e-4], [3e-4, 1e-4]],
                                 disturb_n=256, levels=[0.0, 0.5, 1.0], sizes=[64, 128, 256], draws=3, bootstrap=20,
@@ -423,6 +425,7 @@ PROFILES: dict[str, Profile] = {
             "02_pconv": {"*": dict(steps=120, width=8, eval_every=30)},
             "03_self_sparse_gan": {"*": dict(steps=300)},
             "04_nice": {"*": dict(steps=200, width=8, batch_size=32, eval_every=50, log_every=10)},
+            "05_maskedgan": {"*": dict(steps=100, width=8, eval_every=25, ckpt_every=50)},
             "07_spider_gan": {"*": dict(steps=500, eval_every=50)},
         },
         rows={
@@ -449,6 +452,7 @@ PROFILES: dict[str, Profile] = {
             "02_pconv": dict(fractions=[1.0, 0.1], ablation=["sngan-pconv-p0.3"], timing_widths=[8, 32],
                              timing=dict(iters=5, repeats=5, warmup=2)),
             "04_nice": dict(inception=False, timing_reps=30),
+            "05_maskedgan": dict(fraction_steps={}, inception_protocols=None),
             # the paper's SID between datasets on 2,000 Inception features each; the input-space SID in domain
             # features only (an Inception statistic of fewer than 2,000 images would not count)
             "07_spider_gan": dict(sid_n=5000, inc_sid_n=0, dataset_sid_n=2000),
@@ -482,6 +486,11 @@ PROFILES: dict[str, Profile] = {
             # the paper's iteration counts were not retrieved [A]: 100k as in common WGAN-GP CIFAR settings, width 64
             "03_self_sparse_gan": {"*": dict(steps=100_000, width=64)},
             "04_nice": {"*": dict(steps=50_000, width=64, batch_size=64, eval_every=5000, log_every=100)},
+            # the DiffAugment BigGAN-CIFAR scripts for CIFAR-10 10%/20% (Zhao et al., NeurIPS 2020, arXiv:2006.10738;
+            # mit-han-lab/data-efficient-gans): batch 50, 4 D steps per G step; EMA of G at decay 0.9999 per
+            # iteration at batch 50 (a half-life of 346.6 kimg, BigGAN-PyTorch's default); width 64 = the SNGAN CIFAR
+            # ResNet (G 256, D 128 channels; BigGAN-CIFAR's own widths differ). Iterations per fraction: settings
+            "05_maskedgan": {"*": dict(steps=125_000, width=64, batch_size=50, n_critic=4, ema_kimg=346.6)},
             "07_spider_gan": {"*": dict(steps=50_000, eval_every=1000)},
         },
         settings={
@@ -490,6 +499,11 @@ PROFILES: dict[str, Profile] = {
                                        "sngan-pconv-gaussian", "sngan-ns", "sngan-pconv-ns"],
                              timing_widths=[64], timing=dict(iters=20, repeats=10, warmup=5)),
             "04_nice": dict(inception=True, timing_reps=20),
+            # 5,000 epochs of the subset with BigGAN-PyTorch's multi-epoch sampler (batch x D steps images per
+            # iteration): 125k iterations at 10%, 250k at 20% (our reading of the loader); fid10k/is10k Inception as
+            # the published table
+            "05_maskedgan": dict(fraction_steps={0.1: 125_000, 0.2: 250_000},
+                                 inception_protocols=["fid10k_inception", "is10k_inception"]),
             "07_spider_gan": dict(sid_n=10000, inc_sid_n=10000, dataset_sid_n=10000),
             "06_ttur_fid": dict(dcgan_pairs=[[2e-4, 2e-4], [1e-4, 1e-4], [4e-4, 1e-4], [3e-4, 1e-4]],
                                 disturb_n=10000, levels=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],

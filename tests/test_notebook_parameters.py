@@ -61,3 +61,16 @@ def test_readme_lists_what_papermill_infers():
         names = list(papermill.inspect_notebook(str(path)))
         assert names[:4] == common, path.name
         assert f"| `{path.name}` | " + ", ".join(f"`{n}`" for n in names[4:]) + " |" in section, path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_budget_and_settings_come_from_the_profile(path):
+    """A notebook keeps no private per-profile table (a second profile system): no ``{...}[PROFILE]`` lookup in
+    any code cell; its budget and settings are the profile's (``Profile.budgets`` / ``Profile.settings``)."""
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    for c in cells:
+        src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Dict):
+                assert ast.unparse(node.slice) != "PROFILE", f"{path.name}: a per-profile table: {ast.unparse(node)[:80]}"
