@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                "figure": f"bench/results/{stem}.png",
                "provenance": provenance(t0, fast_path=rec.fast_path)}
         G, _ = load_snapshot_generator(f"{rec.run_dir}/snapshot.pt")
-        fig = plotting.pilot(curves, args.protocol, generate(G, 64, seed=2024), title=f"{args.method} on {ds}, width {args.width}")
+        fig = plotting.pilot(curves, args.protocol, generate(G, 64, seed=2024), title=f"{args.method} on {ds}, width {args.width}",
+                              samples_title="final EMA samples" if args.ema_kimg else "final samples (G, no EMA)")
         fig.savefig(out_dir / f"{stem}.png", dpi=110)
         atomic_write_json(out_dir / f"{stem}.json", out)
         for b in budgets:

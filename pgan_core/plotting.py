@@ -204,9 +204,11 @@ def quality_vs_cost(table, *, x: str, y: str, col: str = "dataset", xlabel: str 
     return fig
 
 
-def pilot(curves, metric: str, samples_uint8: torch.Tensor, *, title: str = "", last: float = 0.25):
+def pilot(curves, metric: str, samples_uint8: torch.Tensor, *, title: str = "", last: float = 0.25,
+          samples_title: str = "final samples"):
     """A budget pilot: the seed-mean ``metric`` curve (band: min..max over seeds) with its last quarter
-    shaded, beside the final samples."""
+    shaded, beside the final samples. The y axis is logarithmic when the curve spans more than a decade, so a
+    relative change in the last quarter (the convergence rule) reads as a slope."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [1.4, 1]})
     agg = curves.groupby("step")[metric].agg(["mean", "min", "max"]).reset_index()
     ax.plot(agg["step"], agg["mean"], marker="o", ms=3)
@@ -215,9 +217,11 @@ def pilot(curves, metric: str, samples_uint8: torch.Tensor, *, title: str = "", 
     ax.axvspan((1 - last) * end, end, color="0.85", zorder=0, label="last quarter")
     ax.set_xlabel("generator iterations")
     ax.set_ylabel(metric)
+    if agg["min"].min() > 0 and agg["max"].max() / agg["min"].min() > 10:
+        ax.set_yscale("log")
     ax.legend(fontsize=8)
     ax2.imshow(image_grid(samples_uint8, 8))
-    ax2.set_title("final EMA samples", fontsize=9)
+    ax2.set_title(samples_title, fontsize=9)
     ax2.axis("off")
     if title:
         fig.suptitle(title)
