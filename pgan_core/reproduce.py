@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(scratch/rerun/<profile>-<time>/)")
         return _check(notebooks, profile, rerun, committed)
     if args.results is not None:
-        results_root = Path(args.results)
+        results_root = Path(args.results).resolve()     # the kernels run in notebooks/: never a relative root
         if results_root.exists() and not results_root.is_dir():
             return _err(f"parameter '--results': {args.results!r} is not a folder")
         if not args.fill and results_root.resolve() == committed.resolve():
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = os.environ.get("PGAN_RUNS")
     try:
         if fresh:
-            os.environ["PGAN_RUNS"] = str(results_root / "runs")   # the kernels inherit it: every run trains anew
+            os.environ["PGAN_RUNS"] = str((results_root / "runs").resolve())   # the kernels inherit it: trained anew
         rows = _run_all(notebooks, profile, results_root, force=args.force, timeout=args.timeout)
     finally:
         if fresh:

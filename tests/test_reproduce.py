@@ -154,3 +154,15 @@ def test_a_rerun_trains_anew_unless_told_and_compares_with_another_folder(tmp_pa
     capsys.readouterr()
     assert reproduce.main(["--profile", "smoke", "--against", str(tmp_path / "none")]) == 2
     assert "--against" in capsys.readouterr().err
+
+
+def test_a_relative_results_folder_is_the_callers_not_the_kernels(tmp_path, monkeypatch):
+    """The kernels run in notebooks/: a relative --results (and the rerun's runs/) must still land where the caller
+    meant, relative to the caller's working folder."""
+    _notebooks(tmp_path, monkeypatch, **{"01_x": "import os, pathlib\np = pathlib.Path(RESULTS_ROOT, '01_x')\n"
+                                                  "p.mkdir(parents=True, exist_ok=True)\n"
+                                                  "(p / 'runs_root.txt').write_text(os.environ['PGAN_RUNS'])"})
+    monkeypatch.chdir(tmp_path)
+    assert reproduce.main(["--profile", "smoke", "--results", "rel"]) == 0
+    assert (tmp_path / "rel" / "01_x" / "runs_root.txt").read_text() == str(tmp_path / "rel" / "runs")
+    assert not (tmp_path / "notebooks" / "rel").exists()
