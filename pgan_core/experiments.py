@@ -206,16 +206,16 @@ def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = Non
                 jobs += [(label, RunConfig.build({**base.to_dict(), **ov, "seed": s})) for s in seeds]
             except ConfigError as e:
                 raise ConfigError(f"VARIANTS[{label!r}]: {e}") from None
+    for (d, f), other in bases.items():
+        first = bases[d, fracs[0]]
+        if (other.eval_protocols, other.domain_quality) != (first.eval_protocols, first.domain_quality):
+            raise bad_param("FRACTIONS", list(fractions), f"fractions whose budgets evaluate {d} alike "
+                                                          f"(eval_protocols, domain_quality)")
     root = Path(runs_dir) if runs_dir is not None else runs_root()
     concurrency = _concurrency(concurrency)
     grid = Grid(notebook=notebook, profile=profile)
     for dataset in datasets:
-        base = bases[dataset, fracs[0]]
-        for f in fracs[1:]:
-            other = bases[dataset, f]
-            if (other.eval_protocols, other.domain_quality) != (base.eval_protocols, base.domain_quality):
-                raise bad_param("FRACTIONS", list(fractions), f"fractions whose budgets evaluate {dataset} alike "
-                                                              f"(eval_protocols, domain_quality)")
+        base = bases[dataset, fracs[0]]                  # every fraction evaluates alike (checked above)
         ev_train = Evaluator(dataset, list(base.eval_protocols), domain_quality=base.domain_quality) if base.eval_protocols else None
         ev_final = Evaluator(dataset, final_protocols, domain_quality=base.domain_quality) if final_protocols else None
         grid.evaluators[dataset] = ev_final
