@@ -10,6 +10,9 @@ Writes the curves, the verdict per candidate budget and provenance to
     python bench/pilot_baseline.py --dataset cifar10 --steps 6000 --eval-every 500 [--width 16] [--seeds 0]
         [--ema-kimg 10] [--lr-decay 0.5] [--notebook 01_perturbative_gan] [--z-dim 100]
 
+The JSON also records the real-data floor of the protocol (n real test images against the train reference: what a
+perfect generator would score), drawn as a dashed line.
+
 ``--lr-decay f``: both learning rates decayed linearly to zero from ``f * steps`` on (RunConfig.lr_decay).
 ``--notebook``: the notebook whose run folder (and cpu budget) the pilot uses (default ``bench-pilot``, its own);
 with a notebook's name, finished runs of the same configuration are reused, not retrained.
@@ -26,6 +29,7 @@ from pgan_core import claims, plotting  # noqa: E402
 from pgan_core.checkpoint import load_snapshot_generator  # noqa: E402
 from pgan_core.experiments import run_grid  # noqa: E402
 from pgan_core.io import atomic_write_json  # noqa: E402
+from pgan_core.metrics.evaluate import parse_protocol  # noqa: E402
 from pgan_core.results import provenance  # noqa: E402
 from pgan_core.sampling import generate  # noqa: E402
 
@@ -64,10 +68,13 @@ def main(argv: list[str] | None = None) -> int:
             budgets.append({"steps": int(s), **{k: row.get(k) for k in ("window", "start", "end", "trend_start", "trend_end",
                                                                          "relative_change", "max_excursion", "converged")}})
         rec = grid.records[0]
+        # the floor a perfect generator would reach under the same protocol: n real images of the other split
+        n_floor = parse_protocol(args.protocol).n
+        floor = grid.evaluators[ds].real_vs_real(n_floor, extractor=parse_protocol(args.protocol).extractor)
         stem = f"pilot_{args.method}_{ds}{'_decay' if args.lr_decay is not None else ''}_cpu"
         out = {"what": __doc__.splitlines()[0], "dataset": ds, "method": args.method, "steps": args.steps,
                "width": args.width, "z_dim": rec.config["z_dim"], "ema_kimg": args.ema_kimg, "lr_decay": args.lr_decay, "run_folder_of": args.notebook, "batch_size": rec.config["batch_size"], "protocol": args.protocol,
-               "seeds": args.seeds, "rule": "relative change of the seed-mean curve over the last quarter < 0.10",
+               "seeds": args.seeds, "real_data_floor": floor, "rule": "relative change of the seed-mean curve over the last quarter < 0.10",
                "curve": curves[["seed", "step", "train_seconds", args.protocol]].to_dict(orient="records"),
                "budgets": budgets, "sec_per_iter": [r.sec_per_iter for r in grid.records],
                "runs_code": [r.code for r in grid.records],                     # the commit each run finished at
@@ -75,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                "provenance": provenance(t0, fast_path=rec.fast_path)}
         G, _ = load_snapshot_generator(f"{rec.run_dir}/snapshot.pt")
         fig = plotting.pilot(curves, args.protocol, generate(G, 64, seed=2024), title=f"{args.method} on {ds}, width {args.width}",
-                              samples_title="final EMA samples" if args.ema_kimg else "final samples (G, no EMA)")
+                              samples_title="final EMA samples" if args.ema_kimg else "final samples (G, no EMA)",
+                              floor=floor["fid"])
         fig.savefig(out_dir / f"{stem}.png", dpi=110)
         atomic_write_json(out_dir / f"{stem}.json", out)
         for b in budgets:

@@ -254,19 +254,26 @@ class RunConfig:
         return tuple(k for k in value.split(",") if k)
 
     # ------------------------------------------------------------ derived
+    @property
+    def is_resolved(self) -> bool:
+        """True when no field is left for the method to fill (:meth:`resolved` returns the config itself)."""
+        return not _method_fill(vars(self))
+
     def resolved(self) -> "RunConfig":
-        """Fill the ``None`` optimiser fields from the method's recipe; a composed name that a registered name
-        aliases becomes that name (one spec, one run key)."""
-        spec = get_method(self.method)
-        fill: dict[str, Any] = {} if spec.name == self.method else {"method": spec.name}   # an alias's composition
-        if self.loss is None:
-            fill["loss"] = spec.loss
-        for name in ("lr_g", "lr_d", "betas_g", "betas_d", "n_critic"):   # every spec carries a complete recipe
-            if getattr(self, name) is None:
-                fill[name] = spec.train_defaults[name]
-        if self.d_mask is None:
-            fill["d_mask"] = ",".join(self.d_mask_kinds())
+        """This config with the ``None`` recipe fields filled from the method's (loss, learning rates, betas,
+        n_critic, d_mask), and a composed name that a registered name aliases replaced by that name (one spec, one
+        run key). A resolved config is returned as it is: resolving twice builds nothing."""
+        fill = _method_fill(vars(self))
         return dataclasses.replace(self, **fill) if fill else self
+
+    @classmethod
+    def build(cls, params: dict[str, Any]) -> "RunConfig":
+        """The resolved config of ``params`` (as :meth:`from_params` takes them), validated once: the method's
+        recipe fills the ``None`` fields before the one construction (``from_params(params).resolved()`` would
+        construct and validate twice)."""
+        p = dict(params)
+        p.update(_method_fill({"method": p.get("method", cls.method), **{n: p.get(n) for n in _RECIPE_FIELDS}}))
+        return cls.from_params(p)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: (list(v) if isinstance(v, tuple) else v) for f in dataclasses.fields(self)
@@ -314,6 +321,24 @@ class RunConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+_RECIPE_FIELDS = ("loss", "lr_g", "lr_d", "betas_g", "betas_d", "n_critic", "d_mask")
+
+
+def _method_fill(fields: dict[str, Any]) -> dict[str, Any]:
+    """The values a config's method gives its ``None`` recipe fields (and the registered name of an aliased
+    composition); {} when the config is resolved. ``fields``: ``method`` and the recipe fields."""
+    spec = get_method(fields["method"])
+    fill: dict[str, Any] = {} if spec.name == fields["method"] else {"method": spec.name}   # an alias's composition
+    if fields.get("loss") is None:
+        fill["loss"] = spec.loss
+    for name in ("lr_g", "lr_d", "betas_g", "betas_d", "n_critic"):   # every spec carries a complete recipe
+        if fields.get(name) is None:
+            fill[name] = spec.train_defaults[name]
+    if fields.get("d_mask") is None:
+        fill["d_mask"] = ",".join(k for k in spec.train_defaults.get("d_mask", "").split(",") if k)
+    return fill
+
+
 def _check_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise bad_param(name, value, "an integer >= 0")
@@ -330,9 +355,10 @@ class Profile:
     final_protocols: tuple[str, ...] = ()      # metrics of the final G_ema (per run)
     inception_protocols: tuple[str, ...] = ()  # standard Inception metrics (slow on CPU: few runs)
     grid_images: int = 64                      # images in sample grids
-    # notebook -> dataset (or "*" for every dataset) -> RunConfig overrides: the budget a notebook's claims need
-    # in this profile (chosen by piloting its baseline, README "Budgets"); a notebook's own parameters win
-    budgets: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # notebook -> dataset, train fraction (a float) or "*" (every run) -> RunConfig overrides: the budget a
+    # notebook's claims need in this profile (chosen by piloting its baseline, README "Budgets"); a notebook's own
+    # parameters win
+    budgets: dict[str, dict[str | float, dict[str, Any]]] = field(default_factory=dict)
     # notebook -> dataset -> the methods this profile trains there (absent: the notebook's METHODS on its DATASETS)
     rows: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     # notebook -> method -> its seeds, where the profile cuts a secondary row's seeds
@@ -343,10 +369,13 @@ class Profile:
     # notebook -> its parameters that are not RunConfig fields (evaluation sizes, learning-rate pairs...)
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def budget(self, notebook: str | None, dataset: str | None = None) -> dict[str, Any]:
-        """The RunConfig overrides of ``notebook`` on ``dataset`` in this profile ({} when it has none)."""
+    def budget(self, notebook: str | None, dataset: str | None = None,
+               fraction: float | None = None) -> dict[str, Any]:
+        """The RunConfig overrides of ``notebook`` on ``dataset`` at train ``fraction`` in this profile ({} when it
+        has none): the table's ``"*"`` entry, then its ``dataset`` entry, then its ``fraction`` entry (a float key)."""
         table = self.budgets.get(notebook or "", {})
-        return {**table.get("*", {}), **(table.get(dataset, {}) if dataset else {})}
+        return {**table.get("*", {}), **(table.get(dataset, {}) if dataset else {}),
+                **(table.get(fraction, {}) if fraction is not None else {})}
 
     def datasets_of(self, notebook: str) -> list[str] | None:
         """The datasets this profile trains ``notebook`` on (None: the notebook decides)."""
@@ -382,15 +411,22 @@ PROFILES: dict[str, Profile] = {
         inception_protocols=("kid8_inception", "fid8_inception", "fidinf8_inception"),
         grid_images=16,
         budgets={
+            # the D-side notebooks train 5 D steps per iteration: 10 iterations test the plumbing (two evaluations where
+            # the curves need them) at half the CI time of the profile's 20
             "00_leaderboard": {"*": dict(steps=6, eval_every=6, ckpt_every=6)},
+            "02_pconv": {"*": dict(steps=10, eval_every=5, ckpt_every=5)},
+            "03_self_sparse_gan": {"*": dict(steps=10, eval_every=5, ckpt_every=5)},
             "04_nice": {"*": dict(steps=10, eval_every=5, log_every=2)},
-            "05_maskedgan": {"*": dict(eval_every=20)},
+            "05_maskedgan": {"*": dict(steps=10, eval_every=10, ckpt_every=10)},
         },
         settings={
+            # (dataset, train fraction) pairs of the leaderboard; smoke leaves out CIFAR-10 10% (the fraction path is
+            # smoke-tested in 02, 04, 05), keeping the two settings whose snapshots feed the explorer
+            "00_leaderboard": dict(settings=[["cifar10", 1.0], ["mnist", 1.0]]),
             "02_pconv": dict(fractions=[1.0, 0.1], ablation=["sngan-pconv-p0.3"], timing_widths=[None],
                              timing=dict(iters=2, repeats=2, warmup=1)),
             "04_nice": dict(inception=True, timing_reps=2),
-            "05_maskedgan": dict(fraction_steps={}, inception_protocols=None),   # {} / None: the budget's / profile's
+            "05_maskedgan": dict(inception_protocols=None),     # None: the profile's
             "07_spider_gan": dict(sid_n=256, inc_sid_n=8, dataset_sid_n=8),
             "06_ttur_fid": dict(dcgan_pairs=[[2e-4, 2e-4], [1e-4, 1e-4], [4e-4, 1e-4], [3e-4, 1e-4]],
                                 disturb_n=256, levels=[0.0, 0.5, 1.0], sizes=[64, 128, 256], draws=3, bootstrap=20,
@@ -462,10 +498,11 @@ PROFILES: dict[str, Profile] = {
                 "baseline that is still improving."),
         },
         settings={
+            "00_leaderboard": dict(settings=[["cifar10", 0.1], ["cifar10", 1.0], ["mnist", 1.0]]),
             "02_pconv": dict(fractions=[1.0, 0.1], ablation=["sngan-pconv-p0.3"], timing_widths=[8, 32],
                              timing=dict(iters=5, repeats=5, warmup=2)),
             "04_nice": dict(inception=False, timing_reps=30),
-            "05_maskedgan": dict(fraction_steps={}, inception_protocols=None),
+            "05_maskedgan": dict(inception_protocols=None),
             # the paper's SID between datasets on 2,000 Inception features each; the input-space SID in domain
             # features only (an Inception statistic of fewer than 2,000 images would not count)
             "07_spider_gan": dict(sid_n=5000, inc_sid_n=0, dataset_sid_n=2000),
@@ -502,21 +539,22 @@ PROFILES: dict[str, Profile] = {
             # the DiffAugment BigGAN-CIFAR scripts for CIFAR-10 10%/20% (Zhao et al., NeurIPS 2020, arXiv:2006.10738;
             # mit-han-lab/data-efficient-gans): batch 50, 4 D steps per G step; EMA of G at decay 0.9999 per
             # iteration at batch 50 (a half-life of 346.6 kimg, BigGAN-PyTorch's default); width 64 = the SNGAN CIFAR
-            # ResNet (G 256, D 128 channels; BigGAN-CIFAR's own widths differ). Iterations per fraction: settings
-            "05_maskedgan": {"*": dict(steps=125_000, width=64, batch_size=50, n_critic=4, ema_kimg=346.6)},
+            # ResNet (G 256, D 128 channels; BigGAN-CIFAR's own widths differ). 5,000 epochs of the subset with
+            # BigGAN-PyTorch's multi-epoch sampler (batch x D steps images per iteration): 125k iterations at 10%,
+            # 250k at 20% (our reading of the loader)
+            "05_maskedgan": {"*": dict(steps=125_000, width=64, batch_size=50, n_critic=4, ema_kimg=346.6),
+                             0.2: dict(steps=250_000)},
             "07_spider_gan": {"*": dict(steps=50_000, eval_every=1000)},
         },
         settings={
+            "00_leaderboard": dict(settings=[["cifar10", 0.1], ["cifar10", 1.0], ["mnist", 1.0]]),
             "02_pconv": dict(fractions=[1.0, 0.1],
                              ablation=["sngan-pconv-p0.3", "sngan-pconv-p0.5", "sngan-pconv-channel",
                                        "sngan-pconv-gaussian", "sngan-ns", "sngan-pconv-ns"],
                              timing_widths=[64], timing=dict(iters=20, repeats=10, warmup=5)),
             "04_nice": dict(inception=True, timing_reps=20),
-            # 5,000 epochs of the subset with BigGAN-PyTorch's multi-epoch sampler (batch x D steps images per
-            # iteration): 125k iterations at 10%, 250k at 20% (our reading of the loader); fid10k/is10k Inception as
-            # the published table
-            "05_maskedgan": dict(fraction_steps={0.1: 125_000, 0.2: 250_000},
-                                 inception_protocols=["fid10k_inception", "is10k_inception"]),
+            # fid10k/is10k Inception as the published table
+            "05_maskedgan": dict(inception_protocols=["fid10k_inception", "is10k_inception"]),
             "07_spider_gan": dict(sid_n=10000, inc_sid_n=10000, dataset_sid_n=10000),
             "06_ttur_fid": dict(dcgan_pairs=[[2e-4, 2e-4], [1e-4, 1e-4], [4e-4, 1e-4], [3e-4, 1e-4]],
                                 disturb_n=10000, levels=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],

@@ -39,7 +39,8 @@ class Grid:
         rows = []
         for r in self.records:
             c = r.config
-            row = {"method": self.label(r), "dataset": c["dataset"], "seed": c["seed"], "steps": r.steps,
+            row = {"method": self.label(r), "dataset": self.setting(r), "seed": c["seed"],
+                   "data_fraction": c.get("data_fraction", 1.0), "steps": r.steps,
                    "params_G_trainable": r.params_G["trainable"], "params_D_trainable": r.params_D["trainable"],
                    "masks_G_stored": r.params_G.get("masks_stored", 0),
                    "masks_G_regenerated": r.params_G.get("masks_regenerated", 0),
@@ -57,7 +58,8 @@ class Grid:
         for r in self.records:
             c = r.config
             for h in r.history:
-                rows.append({"method": self.label(r), "dataset": c["dataset"], "seed": c["seed"],
+                rows.append({"method": self.label(r), "dataset": self.setting(r), "seed": c["seed"],
+                             "data_fraction": c.get("data_fraction", 1.0),
                              **{k: v for k, v in h.items() if k != "kind"}})
         return pd.DataFrame(rows)
 
@@ -86,12 +88,23 @@ class Grid:
         """Row label of a run: its variant name, else its method name."""
         return self.labels.get(rec.run_dir, rec.config["method"])
 
+    @staticmethod
+    def setting(rec: RunRecord) -> str:
+        """Setting label of a run (the tables' ``dataset`` column): its dataset, with the class-balanced train
+        fraction when it trains on part of the split (:func:`setting_label`)."""
+        return setting_label(rec.config["dataset"], rec.config.get("data_fraction", 1.0))
+
     def record(self, method: str, dataset: str, seed: int) -> RunRecord:
-        """The run of (method or variant label, dataset, seed)."""
+        """The run of (method or variant label, setting label (:meth:`setting`: the dataset on full data), seed)."""
         for r in self.records:
-            if (self.label(r), r.config["dataset"], r.config["seed"]) == (method, dataset, seed):
+            if (self.label(r), self.setting(r), r.config["seed"]) == (method, dataset, seed):
                 return r
         raise KeyError((method, dataset, seed))
+
+
+def setting_label(dataset: str, fraction: float = 1.0) -> str:
+    """Table label of a (dataset, class-balanced train fraction) setting: 'cifar10', 'cifar10 10%'."""
+    return dataset if fraction == 1 else f"{dataset} {fraction:.0%}"
 
 
 def _check_list(name: str, values: Sequence, allowed: Sequence | None = None, kind=str) -> list:
@@ -117,13 +130,19 @@ def _check_methods(methods: Any) -> list[str]:
 
 
 def base_config(profile: str, *, notebook: str | None = None, dataset: str | None = None,
-                **overrides: Any) -> RunConfig:
-    """The profile's RunConfig defaults, then its budget for ``notebook`` on ``dataset`` (``Profile.budgets``),
-    then ``overrides`` (None values are ignored)."""
+                fraction: float | None = None, **overrides: Any) -> RunConfig:
+    """The profile's RunConfig defaults, then its budget for ``notebook`` on ``dataset`` at the train
+    ``fraction`` (``Profile.budgets``), then ``overrides`` (None values are ignored). ``fraction`` sets
+    ``data_fraction`` (an override may not set it too)."""
     prof = get_profile(profile)
-    params = {**prof.run, **prof.budget(notebook, dataset), **{k: v for k, v in overrides.items() if v is not None}}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if fraction is not None and "data_fraction" in given:
+        raise bad_param("data_fraction", given["data_fraction"], "None when FRACTIONS sets the train fraction")
+    params = {**prof.run, **prof.budget(notebook, dataset, fraction), **given}
     if dataset is not None:
         params["dataset"] = dataset
+    if fraction is not None:
+        params["data_fraction"] = fraction
     return RunConfig.from_params(params)
 
 
@@ -143,10 +162,15 @@ def _check_variants(variants: Any) -> dict[str, dict[str, Any]]:
 
 def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = None, datasets: Sequence[str],
              seeds: Sequence[int], overrides: dict[str, Any] | None = None,
-             variants: dict[str, dict[str, Any]] | None = None, final_protocols: Sequence[str] | None = None,
+             variants: dict[str, dict[str, Any]] | None = None, fractions: Sequence[float] | None = None,
+             final_protocols: Sequence[str] | None = None,
              progress: bool = True, runs_dir: str | Path | None = None, concurrency: int | None = None,
              threads_per_run: int | None = None) -> Grid:
-    """Train every (dataset, method, seed), evaluate each final G_ema, return the Grid.
+    """Train every (dataset, fraction, method, seed), evaluate each final G_ema, return the Grid.
+
+    ``fractions`` (None: the overrides' ``data_fraction``, else the full split): class-balanced train fractions,
+    each with the profile's budget for it (``Profile.budgets``); the tables label a setting ``cifar10 10%``
+    (:func:`setting_label`) in their ``dataset`` column, beside ``data_fraction``.
 
     ``variants`` (instead of ``methods``): label -> RunConfig overrides (with ``method``), for
     comparisons within one method (learning-rate pairs, generator inputs); the label is the
@@ -169,23 +193,29 @@ def run_grid(*, notebook: str, profile: str, methods: Sequence[str] | None = Non
     seeds = _check_list("SEEDS", seeds, kind=int)
     if any(s < 0 for s in seeds):
         raise bad_param("SEEDS", list(seeds), "integers >= 0")
+    fracs = [None] if fractions is None else _check_list("FRACTIONS", fractions, kind=float)
     prof = get_profile(profile)
     final_protocols = list(final_protocols if final_protocols is not None else prof.final_protocols)
-    bases = {d: base_config(profile, notebook=notebook, dataset=d, **(overrides or {})) for d in datasets}
+    bases = {(d, f): base_config(profile, notebook=notebook, dataset=d, fraction=f, **(overrides or {}))
+             for d in datasets for f in fracs}
     # validate every config before training anything
     jobs = []
-    for label, ov in variants.items():
-        for d in datasets:
-            try:
-                v = bases[d].replace(**ov)
+    for (d, f), base in bases.items():
+        for label, ov in variants.items():
+            try:                                          # each run's config: built, validated and resolved once
+                jobs += [(label, RunConfig.build({**base.to_dict(), **ov, "seed": s})) for s in seeds]
             except ConfigError as e:
                 raise ConfigError(f"VARIANTS[{label!r}]: {e}") from None
-            jobs += [(label, v.replace(seed=s)) for s in seeds]
+    for (d, f), other in bases.items():
+        first = bases[d, fracs[0]]
+        if (other.eval_protocols, other.domain_quality) != (first.eval_protocols, first.domain_quality):
+            raise bad_param("FRACTIONS", list(fractions), f"fractions whose budgets evaluate {d} alike "
+                                                          f"(eval_protocols, domain_quality)")
     root = Path(runs_dir) if runs_dir is not None else runs_root()
     concurrency = _concurrency(concurrency)
     grid = Grid(notebook=notebook, profile=profile)
     for dataset in datasets:
-        base = bases[dataset]
+        base = bases[dataset, fracs[0]]                  # every fraction evaluates alike (checked above)
         ev_train = Evaluator(dataset, list(base.eval_protocols), domain_quality=base.domain_quality) if base.eval_protocols else None
         ev_final = Evaluator(dataset, final_protocols, domain_quality=base.domain_quality) if final_protocols else None
         grid.evaluators[dataset] = ev_final
@@ -323,15 +353,17 @@ def final_metrics(rec: RunRecord, evaluator, protocols: Sequence[str], *, n_tag:
 
 
 def inception_metrics(grid: Grid, *, protocols: Sequence[str], runs: Sequence[tuple[str, str, int]]) -> "Any":
-    """Standard TF-Inception metrics for a few runs (slow on CPU); returns a DataFrame."""
+    """Standard TF-Inception metrics for a few runs ((method or label, setting label, seed), as
+    :meth:`Grid.record` takes them; slow on CPU); returns a DataFrame and the evaluators per dataset."""
     import pandas as pd
 
     rows, evs = [], {}
     for method, dataset, seed in runs:
         rec = grid.record(method, dataset, seed)
-        if dataset not in evs:
-            evs[dataset] = Evaluator(dataset, list(protocols))
-        m = final_metrics(rec, evs[dataset], protocols, n_tag="inception")
+        name = rec.config["dataset"]                     # the setting's dataset: one reference for every fraction
+        if name not in evs:
+            evs[name] = Evaluator(name, list(protocols))
+        m = final_metrics(rec, evs[name], protocols, n_tag="inception")
         rows.append({"method": method, "dataset": dataset, "seed": seed, **m})
     return pd.DataFrame(rows), evs
 

@@ -205,19 +205,23 @@ def quality_vs_cost(table, *, x: str, y: str, col: str = "dataset", xlabel: str 
 
 
 def pilot(curves, metric: str, samples_uint8: torch.Tensor, *, title: str = "", last: float = 0.25,
-          samples_title: str = "final samples"):
+          samples_title: str = "final samples", floor: float | None = None):
     """A budget pilot: the seed-mean ``metric`` curve (band: min..max over seeds) with its last quarter
     shaded, beside the final samples. The y axis is logarithmic when the curve spans more than a decade, so a
-    relative change in the last quarter (the convergence rule) reads as a slope."""
+    relative change in the last quarter (the convergence rule) reads as a slope. ``floor``: the metric of real
+    images under the same protocol, drawn dashed."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [1.4, 1]})
     agg = curves.groupby("step")[metric].agg(["mean", "min", "max"]).reset_index()
     ax.plot(agg["step"], agg["mean"], marker="o", ms=3)
     ax.fill_between(agg["step"], agg["min"], agg["max"], alpha=0.2)
     end = float(agg["step"].iloc[-1])
     ax.axvspan((1 - last) * end, end, color="0.85", zorder=0, label="last quarter")
+    if floor is not None:
+        ax.axhline(floor, ls="--", color="0.3", lw=1, label=f"real data ({floor:.2f})")
     ax.set_xlabel("generator iterations")
     ax.set_ylabel(metric)
-    if agg["min"].min() > 0 and agg["max"].max() / agg["min"].min() > 10:
+    low = min(float(agg["min"].min()), floor if floor is not None and floor > 0 else float("inf"))
+    if low > 0 and agg["max"].max() / low > 10:
         ax.set_yscale("log")
     ax.legend(fontsize=8)
     ax2.imshow(image_grid(samples_uint8, 8))

@@ -9,6 +9,12 @@ summary, the machine-readable ``agreement.json`` beside the rerun, and exit stat
 notebook fails. Before it starts it prints what it will run and how long that took on the machine that made the
 committed results. ``--compare RERUN_FOLDER`` re-checks a finished rerun without running anything.
 
+A rerun trains every run anew, in its own ``runs/`` folder inside the rerun folder (``$PGAN_RUNS`` of its kernels),
+so nothing trained earlier on this machine is reused and the check tests the training too; ``--reuse-runs`` reuses
+the finished runs of ``$PGAN_RUNS`` (a quick re-check of the notebooks' own arithmetic). ``--against FOLDER``
+compares with another results folder instead of ``results/`` (an earlier rerun: the same command twice on one
+machine, which should agree bit for bit).
+
 ``--fill`` is the other job: run into ``results/`` (or ``--results``) the notebooks whose results there are
 missing or of another profile (``--force``: all), which is how committed results are made. Each notebook runs
 with ``PROFILE=<profile>`` and ``WRITE_RESULTS=True``; its executed copy is written atomically once it has
@@ -205,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=None,
                     help="training runs at once inside each notebook (sets PGAN_CONCURRENCY for the kernels; "
                          "pgan_core.experiments.run_grid); default 1")
+    ap.add_argument("--against", metavar="FOLDER", default=None,
+                    help="compare with this results folder (an earlier rerun) instead of results/")
+    ap.add_argument("--reuse-runs", action="store_true",
+                    help="a rerun reuses the finished training runs of $PGAN_RUNS instead of training anew")
     ap.add_argument("--results", default=None,
                     help="folder the notebooks write to (default: a fresh scratch/rerun/<profile>-<time>/; with "
                          "--fill results/, or scratch/reproduce/ for smoke, so a smoke run never replaces real results)")
@@ -219,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             return _err(f"parameter '--concurrency': got {args.concurrency}; allowed: an integer >= 1")
         os.environ["PGAN_CONCURRENCY"] = str(args.concurrency)      # the kernels inherit it
     committed = REPO_ROOT / "results"
+    if args.against is not None:
+        committed = Path(args.against)
+        if args.fill or not committed.is_dir():
+            return _err(f"parameter '--against': {args.against!r}; allowed: an existing results folder, without --fill")
     notebooks = select(args.notebooks)
     if args.compare is not None:
         rerun = Path(args.compare)
@@ -227,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(scratch/rerun/<profile>-<time>/)")
         return _check(notebooks, profile, rerun, committed)
     if args.results is not None:
-        results_root = Path(args.results)
+        results_root = Path(args.results).resolve()     # the kernels run in notebooks/: never a relative root
         if results_root.exists() and not results_root.is_dir():
             return _err(f"parameter '--results': {args.results!r} is not a folder")
         if not args.fill and results_root.resolve() == committed.resolve():
@@ -244,7 +258,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"estimate: about {secs / 60:.0f} min on a machine like the one that made them ({machines})"
               + (f"; no committed estimate for {', '.join(missing)}" if missing else "")
               + "; one notebook: make reproduce NOTEBOOKS=07")
-    rows = _run_all(notebooks, profile, results_root, force=args.force, timeout=args.timeout)
+    fresh = not args.fill and not args.reuse_runs
+    if fresh:
+        print(f"training runs: trained anew in {_shown(results_root / 'runs')} (--reuse-runs: reuse $PGAN_RUNS)")
+    previous = os.environ.get("PGAN_RUNS")
+    try:
+        if fresh:
+            os.environ["PGAN_RUNS"] = str((results_root / "runs").resolve())   # the kernels inherit it: trained anew
+        rows = _run_all(notebooks, profile, results_root, force=args.force, timeout=args.timeout)
+    finally:
+        if fresh:
+            if previous is None:
+                os.environ.pop("PGAN_RUNS", None)
+            else:
+                os.environ["PGAN_RUNS"] = previous
     failed = [r for r in rows if r[1] == "FAILED"]
     rc = 1 if failed else 0
     if not args.fill and results_root.resolve() != committed.resolve():

@@ -178,6 +178,29 @@ def test_grid_variants_label_rows(tmp_path):
     assert g.record("ttur", "synthetic", 0).config["lr_g"] == 1e-4
 
 
+def test_grid_fraction_axis_labels_settings_and_takes_each_fractions_budget(tmp_path, monkeypatch):
+    import dataclasses
+
+    from pgan_core.experiments import setting_label
+
+    smoke = PROFILES["smoke"]
+    monkeypatch.setitem(PROFILES, "smoke", dataclasses.replace(
+        smoke, budgets={**smoke.budgets, "t": {"*": dict(steps=2), 0.5: dict(steps=4)}}))
+    g = run_grid(notebook="t", profile="smoke", methods=["dcgan"], datasets=["synthetic"], fractions=[1.0, 0.5],
+                 seeds=[0], runs_dir=tmp_path, progress=False,
+                 overrides={"eval_every": 0, "max_images": 64, "batch_size": 8})
+    runs = g.runs().set_index("dataset")
+    assert list(runs.index) == ["synthetic", "synthetic 50%"] == [setting_label("synthetic", f) for f in (1.0, 0.5)]
+    assert runs["data_fraction"].tolist() == [1.0, 0.5] and runs["steps"].tolist() == [2, 4]   # each fraction's budget
+    assert g.record("dcgan", "synthetic 50%", 0).config["data_fraction"] == 0.5
+    assert base_config("smoke", notebook="t", fraction=0.5).steps == 4 and base_config("smoke", notebook="t").steps == 2
+    with pytest.raises(ConfigError, match="parameter 'data_fraction'"):
+        base_config("smoke", fraction=0.5, data_fraction=0.5)
+    with pytest.raises(ConfigError, match="FRACTIONS"):
+        run_grid(notebook="t", profile="smoke", methods=["dcgan"], datasets=["synthetic"], fractions=[0.5, 0.5],
+                 seeds=[0], runs_dir=tmp_path)
+
+
 def test_arch_version_changes_the_keys_of_changed_architectures_only():
     """The authors' Perturbative G and D (commit 80eae65) changed the networks of the perturbative methods: their
     run keys carry arch_version 1, so a run folder of the old networks is not reused; other methods keep theirs."""
@@ -226,9 +249,11 @@ def test_profile_budgets_apply_per_notebook_and_dataset_and_parameters_win(monke
 def test_profile_budgets_are_valid_configs():
     for prof in PROFILES.values():
         for nb, table in prof.budgets.items():
-            for ds in [d for d in table if d != "*"] or [None]:
-                cfg = base_config(prof.name, notebook=nb, dataset=ds)
-                assert cfg.steps > 0 and cfg.steps % cfg.eval_every == 0, (prof.name, nb, ds)
+            keys = [k for k in table if k != "*"] or [None]
+            for k in keys:
+                where = dict(fraction=k) if isinstance(k, float) else dict(dataset=k)
+                cfg = base_config(prof.name, notebook=nb, **where)
+                assert cfg.steps > 0 and cfg.steps % cfg.eval_every == 0, (prof.name, nb, k)
 
 
 def test_profile_settings_cover_every_profile_and_are_copies():
@@ -258,3 +283,40 @@ def test_profile_rows_and_seed_cuts_name_real_methods():
             assert set(table) <= set(METHODS) and nb in prof.cuts
         for nb, methods in prof.inception_rows.items():
             assert set(methods) <= set(METHODS) and nb in prof.cuts
+
+
+def test_a_runs_config_is_built_once_and_enters_few_modules(tmp_path, monkeypatch):
+    """Issue 13's target, counted: from run_grid to a finished run, one config is constructed (validated) once per
+    dataset (its base) and once per run, with the method's recipe filled in that one construction (resolving it
+    again builds nothing), and it enters at most 12 pgan_core modules (functions called with it)."""
+    import sys
+
+    built, entered = [], set()
+    post = RunConfig.__post_init__
+
+    def counting(self):
+        built.append(self.method)
+        return post(self)
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_globals.get("__name__", "").startswith("pgan_core"):
+            code = frame.f_code
+            names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+            if any(isinstance(frame.f_locals.get(n), RunConfig) for n in names):
+                entered.add(frame.f_globals["__name__"])
+
+    monkeypatch.setattr(RunConfig, "__post_init__", counting)
+    sys.setprofile(profile)
+    try:
+        g = run_grid(notebook="t", profile="smoke", methods=["sngan-pconv"], datasets=["synthetic"], seeds=[0],
+                     runs_dir=tmp_path, progress=False, final_protocols=[],
+                     overrides={"steps": 2, "eval_every": 0, "max_images": 64, "batch_size": 8})
+    finally:
+        sys.setprofile(None)
+    assert len(built) == 2, built                                   # the dataset's base, then the run's config
+    rec = g.records[0]
+    assert rec.config["lr_d"] is not None and rec.config["loss"] == "hinge"   # resolved in that construction
+    cfg = RunConfig.from_params(rec.config)
+    assert cfg.is_resolved and cfg.resolved() is cfg
+    assert not RunConfig(method="wgan-gp").is_resolved
+    assert 0 < len(entered) <= 12, sorted(entered)

@@ -130,3 +130,39 @@ def test_a_stopped_runner_leaves_no_partial_notebook(tmp_path, monkeypatch):
         reproduce.run_one("01_perturbative_gan", "smoke", tmp_path, timeout=None)
     assert e.value.code == 128 + signal.SIGTERM
     assert list((tmp_path / "01_perturbative_gan").iterdir()) == []
+
+
+def test_a_rerun_trains_anew_unless_told_and_compares_with_another_folder(tmp_path, monkeypatch, capsys):
+    """The check trains in its own runs/ folder (nothing finished is reused), --reuse-runs keeps $PGAN_RUNS, --against
+    compares with an earlier rerun (the same command twice), and $PGAN_RUNS is left as it was."""
+    monkeypatch.setenv("PGAN_RUNS", str(tmp_path / "mine"))
+    src = ("import os, pathlib, json\n"
+           "p = pathlib.Path(RESULTS_ROOT, '01_x'); p.mkdir(parents=True, exist_ok=True)\n"
+           "(p / 'runs_root.txt').write_text(os.environ['PGAN_RUNS'])\n"
+           "(p / 'claims.csv').write_text('claim,dataset,method,baseline,metric,ours,verdict\\n1,d,m,b,fid,1.5,reproduced\\n')\n"
+           "(p / 'provenance.json').write_text(json.dumps({'profile': PROFILE, 'device': {'cpu': 'c'}}))")
+    _notebooks(tmp_path, monkeypatch, **{"01_x": src})
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert reproduce.main(["--profile", "smoke", "--results", str(a)]) == 0
+    assert (a / "01_x" / "runs_root.txt").read_text() == str(a / "runs")
+    assert reproduce.main(["--profile", "smoke", "--results", str(b), "--against", str(a), "--reuse-runs"]) == 0
+    assert (b / "01_x" / "runs_root.txt").read_text() == str(tmp_path / "mine")
+    report = json.loads((b / "agreement.json").read_text())
+    assert report["notebooks"][0]["agree"] == 1 and report["verdicts_differ"] == 0
+    import os
+    assert os.environ["PGAN_RUNS"] == str(tmp_path / "mine")
+    capsys.readouterr()
+    assert reproduce.main(["--profile", "smoke", "--against", str(tmp_path / "none")]) == 2
+    assert "--against" in capsys.readouterr().err
+
+
+def test_a_relative_results_folder_is_the_callers_not_the_kernels(tmp_path, monkeypatch):
+    """The kernels run in notebooks/: a relative --results (and the rerun's runs/) must still land where the caller
+    meant, relative to the caller's working folder."""
+    _notebooks(tmp_path, monkeypatch, **{"01_x": "import os, pathlib\np = pathlib.Path(RESULTS_ROOT, '01_x')\n"
+                                                  "p.mkdir(parents=True, exist_ok=True)\n"
+                                                  "(p / 'runs_root.txt').write_text(os.environ['PGAN_RUNS'])"})
+    monkeypatch.chdir(tmp_path)
+    assert reproduce.main(["--profile", "smoke", "--results", "rel"]) == 0
+    assert (tmp_path / "rel" / "01_x" / "runs_root.txt").read_text() == str(tmp_path / "rel" / "runs")
+    assert not (tmp_path / "notebooks" / "rel").exists()
