@@ -250,8 +250,7 @@ class RunConfig:
 
     def d_mask_kinds(self) -> tuple[str, ...]:
         """The MaskedGAN mask kinds of this run: ``d_mask``, or the method's when None; () = off."""
-        value = self.d_mask if self.d_mask is not None else get_method(self.method).train_defaults.get("d_mask", "")
-        return tuple(k for k in value.split(",") if k)
+        return _mask_kinds(self.d_mask if self.d_mask is not None else get_method(self.method).train_defaults.get("d_mask", ""))
 
     # ------------------------------------------------------------ derived
     @property
@@ -335,8 +334,13 @@ def _method_fill(fields: dict[str, Any]) -> dict[str, Any]:
         if fields.get(name) is None:
             fill[name] = spec.train_defaults[name]
     if fields.get("d_mask") is None:
-        fill["d_mask"] = ",".join(k for k in spec.train_defaults.get("d_mask", "").split(",") if k)
+        fill["d_mask"] = ",".join(_mask_kinds(spec.train_defaults.get("d_mask", "")))
     return fill
+
+
+def _mask_kinds(value: str) -> tuple[str, ...]:
+    """The mask kinds of a ``d_mask`` string ('spatial,spectral' -> ('spatial', 'spectral'); '' -> ())."""
+    return tuple(k for k in value.split(",") if k)
 
 
 def _check_int(name: str, value: Any) -> None:
@@ -466,7 +470,7 @@ PROFILES: dict[str, Profile] = {
             # -> bench/results/pilot_dcgan_mnist_cpu.json. The Gaussian-input DCGAN's fid2k_domain falls as a power law
             # (16.1 at 750, 5.0 at 3,000, 2.9 at 4,000; the real-data floor at 2,000 images is 0.23), so over every last
             # quarter it still falls by 20-40% and no budget converges it by the rule before it nears the floor; 4,000
-            # iterations (8x the earlier 500) is what one 150-minute job affords for the notebook's 18 runs. Evaluated
+            # iterations (8x the earlier 500) is what one 150-minute job affords for the notebook's 16 runs. Evaluated
             # every 200 iterations, so one fifth of the budget (800) is an evaluation
             "07_spider_gan": {"*": dict(steps=4000, eval_every=200, ckpt_every=1000, eval_protocols=("fid2k_domain",))},
         },
@@ -490,8 +494,8 @@ PROFILES: dict[str, Profile] = {
                 "at this budget (nor at 6,000 iterations: notebook 01's pilot), so claims 1 and 2 compare early "
                 "training. The cut row runs in the smoke and paper profiles."),
             "07_spider_gan": (
-                "Nothing is cut: 18 runs of 4,000 iterations (5 inputs x 3 seeds on MNIST and the 3 Fashion-MNIST "
-                "generators of the cascade) fit one job of at most 150 minutes on 2 cores. The Gaussian-input "
+                "Nothing is cut: 16 runs of 4,000 iterations (5 inputs x 3 seeds on MNIST and the Fashion-MNIST "
+                "generator the cascade starts from) fit one job of at most 150 minutes on 2 cores. The Gaussian-input "
                 "baseline is not converged by the rule at this budget (its fid2k_domain still falls by about 40% over "
                 "the last quarter, as a power law that no affordable budget flattens: bench/results/"
                 "pilot_dcgan_mnist_cpu.json), so claim 2 (one fifth of the iterations) is measured against a "
