@@ -22,7 +22,7 @@ from typing import Any
 from .augment import parse_policy
 from .data import DATASETS
 from .errors import ConfigError, bad_param, check_choice, check_positive, check_range
-from .io import stable_hash
+from .io import runs_relative, stable_hash
 from .layers.masking import MASK_KINDS
 from .layers.pconv import PERTURB_KINDS
 from .metrics.evaluate import parse_protocol
@@ -68,7 +68,9 @@ class RunConfig:
     g_input: str = "gaussian"
     g_input_res: int = 10                 # side of the resized source image (input size g_input_res^2)
     g_input_noise: float = 0.0            # std of Gaussian noise added to image inputs (the authors' 0.25 variant)
-    g_input_snapshot: str | None = None   # snapshot.pt of a finished run, for g_input='generator'
+    # snapshot.pt of a finished run, for g_input='generator'; stored relative to the runs root ($PGAN_RUNS) when it
+    # lies under it (a relative path is read from there), so run keys and provenance name no machine's folders
+    g_input_snapshot: str | None = None
     # --- optimisation (None = the method's paper setting)
     loss: str | None = None               # 'ns' (non-saturating), 'hinge', 'wgan-gp'
     lr_g: float | None = None
@@ -164,6 +166,7 @@ class RunConfig:
             if not isinstance(self.g_input_snapshot, str) or not self.g_input_snapshot:
                 raise bad_param("g_input_snapshot", self.g_input_snapshot,
                                 "the path of a finished run's snapshot.pt when g_input='generator'")
+            object.__setattr__(self, "g_input_snapshot", runs_relative(self.g_input_snapshot))
         elif self.g_input_snapshot is not None:
             raise bad_param("g_input_snapshot", self.g_input_snapshot, "None unless g_input='generator'")
         check_positive("gp_lambda", self.gp_lambda, allow_zero=True)

@@ -65,6 +65,23 @@ def runs_root() -> Path:
     return Path(os.environ.get("PGAN_RUNS") or REPO_ROOT / "runs").expanduser()
 
 
+def runs_relative(path: str) -> str:
+    """``path`` as a config stores it: relative to :func:`runs_root` when it lies under it (so a run key and its
+    provenance name no machine's folders), unchanged otherwise."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        root = runs_root().resolve()
+        with contextlib.suppress(ValueError):
+            return p.resolve().relative_to(root).as_posix()
+    return str(path)
+
+
+def in_runs(path: str) -> Path:
+    """The file a config's runs-relative ``path`` names (an absolute path is taken as it is)."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else runs_root() / p
+
+
 # ---------------------------------------------------------------- atomic writes
 
 @contextlib.contextmanager

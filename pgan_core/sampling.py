@@ -8,7 +8,6 @@ with images (Spider GAN) pass their input object (:mod:`pgan_core.inputs`, from 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,6 +18,7 @@ from .config import DATASET_NAMES, RunConfig
 from .data import load_dataset, to_uint8
 from .errors import ConfigError, check_choice
 from .inputs import CASCADE_POOL, CASCADE_SEED, GaussianInput, ImageInput, images_to_inputs
+from .io import in_runs
 
 
 def latents(indices: range | list[int], z_dim: int, seed: int) -> torch.Tensor:
@@ -48,13 +48,14 @@ def generate(G: nn.Module, n: int, *, seed: int, batch_size: int = 256, start: i
 def source_images(g_input: str, *, snapshot: str | None = None, n: int | None = None,
                   pool: int | None = None) -> torch.Tensor:
     """uint8 source images of a Spider input: a dataset's train split (first ``n`` when given) or
-    ``pool`` (default :data:`pgan_core.inputs.CASCADE_POOL`) images of the generator stored in ``snapshot`` (cascading)."""
+    ``pool`` (default :data:`pgan_core.inputs.CASCADE_POOL`) images of the generator stored in ``snapshot`` (cascading;
+    a relative path is read from the runs root, as configs store it)."""
     check_choice("g_input", g_input, ("generator",) + DATASET_NAMES)
     if g_input == "generator":
-        if snapshot is None or not Path(snapshot).is_file():
+        if snapshot is None or not in_runs(snapshot).is_file():
             raise ConfigError(f"parameter 'g_input_snapshot': got {snapshot!r}, no such file; allowed: the path of a "
                               "finished run's snapshot.pt (train the source generator first)")
-        G, cfg = load_snapshot_generator(snapshot)
+        G, cfg = load_snapshot_generator(in_runs(snapshot))
         if cfg.get("g_input", "gaussian") != "gaussian":
             raise ConfigError(f"parameter 'g_input_snapshot': {snapshot} was trained on g_input="
                               f"{cfg['g_input']!r}; allowed: a generator with Gaussian input")
@@ -70,8 +71,8 @@ def make_input(cfg: Any) -> GaussianInput | ImageInput:
     if cfg.g_input == "gaussian":
         return GaussianInput(cfg.z_dim)
     stamp = None
-    if cfg.g_input == "generator" and Path(cfg.g_input_snapshot).is_file():
-        st = Path(cfg.g_input_snapshot).stat()
+    if cfg.g_input == "generator" and in_runs(cfg.g_input_snapshot).is_file():
+        st = in_runs(cfg.g_input_snapshot).stat()
         stamp = (st.st_mtime_ns, st.st_size)                  # a rewritten snapshot is not served from the cache
     table = _input_table(cfg.g_input, cfg.g_input_res, cfg.g_input_snapshot, stamp, CASCADE_POOL)
     return ImageInput(table, res=cfg.g_input_res, noise=cfg.g_input_noise, source=cfg.g_input)

@@ -138,6 +138,24 @@ def test_cascade_needs_a_snapshot_path():
         RunConfig.from_params({"g_input": "generator"})
 
 
+def test_cascade_snapshot_under_the_runs_root_is_stored_relative(tmp_path, monkeypatch):
+    """A snapshot inside $PGAN_RUNS is kept relative to it (run keys and provenance name no machine's folders) and
+    read back from there; one outside it stays absolute."""
+    from pgan_core.io import in_runs
+
+    monkeypatch.setenv("PGAN_RUNS", str(tmp_path / "runs"))
+    inside = tmp_path / "runs" / "07" / "cpu" / "src-s0" / "snapshot.pt"
+    c = RunConfig(g_input="generator", g_input_snapshot=str(inside))
+    assert c.g_input_snapshot == "07/cpu/src-s0/snapshot.pt"
+    assert in_runs(c.g_input_snapshot) == tmp_path / "runs" / "07" / "cpu" / "src-s0" / "snapshot.pt"
+    assert RunConfig.from_params(c.to_dict()).key() == c.key()
+    monkeypatch.setenv("PGAN_RUNS", str(tmp_path / "elsewhere"))     # the same folder tree on another machine
+    moved = RunConfig(g_input="generator", g_input_snapshot=str(tmp_path / "elsewhere" / "07" / "cpu" / "src-s0" / "snapshot.pt"))
+    assert moved.key() == c.key()
+    outside = RunConfig(g_input="generator", g_input_snapshot=str(tmp_path / "other" / "snapshot.pt"))
+    assert outside.g_input_snapshot == str(tmp_path / "other" / "snapshot.pt")
+
+
 def test_new_fields_at_defaults_keep_old_run_keys():
     """Fields added later (generator input) are left out of the key at their defaults: old run folders stay valid."""
     from pgan_core.io import stable_hash
