@@ -26,8 +26,9 @@ Shipped extractors: the extractors committed results are measured with live in t
 loaded instead of retrained, so a rerun on any machine measures domain metrics in the *same* feature
 space (an extractor retrained on another CPU differs in its last bits, and its FIDs with it).
 ``$PGAN_DOMAIN_SHIPPED=0`` ignores them (the extractor is then trained here; ``source`` in its metadata
-says which). ``python -m pgan_core.metrics.domain --ship cifar10 mnist`` copies the cached (or newly
-trained) extractors into ``references/domain/``.
+says which). ``python -m pgan_core.metrics.domain --ship cifar10 mnist [--quality smoke]`` copies the cached (or newly
+trained) extractors into ``references/domain/``; the smoke profile's are shipped too (CI and smoke reruns train
+no extractor).
 """
 from __future__ import annotations
 
@@ -333,9 +334,11 @@ def ship(dataset: str, *, quality: str = "full", seed: int = 0, progress: bool =
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Ship the domain extractors (copy them into references/domain/).")
     p.add_argument("--ship", nargs="+", required=True, metavar="DATASET")
+    p.add_argument("--quality", default="full", choices=sorted(QUALITY_PRESETS),
+                   help="the preset to ship (smoke: the smoke profile's, so CI and smoke reruns train none)")
     args = p.parse_args(argv)
     for dataset in args.ship:
-        print(f"shipped {shown_path(ship(dataset))}", flush=True)
+        print(f"shipped {shown_path(ship(dataset, quality=args.quality))}", flush=True)
     return 0
 
 
