@@ -469,8 +469,12 @@ PROFILES: dict[str, Profile] = {
             # WGAN-GP (5 critic steps per iteration) costs 0.27 s an iteration on the fast path at width 16
             # (bench/results/speed_wgan_gp_cpu.json): 9 runs of 2,000 iterations (about 10 minutes each), evaluated
             # every 250, and the standard Inception metrics of 6 runs fill one 150-minute job. The baseline's curve at
-            # this budget is the pilot (bench/pilot_baseline.py --method wgan-gp --notebook 03_self_sparse_gan:
-            # bench/results/pilot_wgan-gp_cifar10_cpu.json, the same runs)
+            # this budget is the pilot (bench/pilot_baseline.py --method wgan-gp --steps 2000 --eval-every 250
+            # --ema-kimg 0 --seeds 0 1 2 --notebook 03_self_sparse_gan: bench/results/pilot_wgan-gp_cifar10_cpu.json,
+            # the notebook's own runs): fid2k_domain falls from 62 (250) to about 31 (750) and then oscillates
+            # between 28 and 35 (seeds 27-40) without a trend; the rule's line through the last quarter's three
+            # seed-mean evaluations reads 17.8% (34.7 -> 28.4), so WGAN-GP is NOT converged by the rule at 2,000,
+            # though it is at 1,000 (2.0%) and 1,750 (3.6%): a noisy plateau, with blurred colour-blob samples
             "03_self_sparse_gan": {"*": dict(steps=2000, eval_every=250, ckpt_every=250, eval_protocols=("fid2k_domain",))},
             "04_nice": {"*": dict(steps=200, width=8, batch_size=32, eval_every=50, log_every=10)},
             "05_maskedgan": {"*": dict(steps=100, width=8, eval_every=25, ckpt_every=50)},
