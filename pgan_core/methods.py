@@ -59,8 +59,10 @@ TTUR_LRS = dict(lr_d=4e-4, lr_g=1e-4)           # [A] SAGAN/BigGAN's pair; Heuse
 PERT_ARCH_VERSION = 1
 # 1: NICE's adaptive noise from D's block 1 on (nice_from 1: the learned-shortcut C_s -> AN path runs), was 2
 NICE_ARCH_VERSION = 1
-# 1: SASTM's gate biases start at 0 (the bias-free formula: sparsity free to arise), were +1 (now the sastm-b1 ablation)
-SASTM_ARCH_VERSION = 1
+# 1: SASTM's gate biases started at 0 (the bias-free formula), were +1.
+# 2: back to +1: from 0 the module's output (cubic in F) starts below BN's eps and G's output is constant
+#    (bench/results/sastm_init_signal.json); the bias-free start is the ablation sastm-b0
+SASTM_ARCH_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,9 @@ PARTS: tuple[Part, ...] = (
          arch_version=SASTM_ARCH_VERSION),
     Part("g-sastm-add", "g", "DCGAN G + SASTM with additive recombination", SSGAN, DCGANGenerator,
          (("conv", "conv"), ("sastm", "add")), arch_version=SASTM_ARCH_VERSION),
-    Part("g-sastm-b1", "g", "DCGAN G + SASTM whose gate biases start at +1 (the module starts as the identity)", SSGAN,
-         DCGANGenerator, (("conv", "conv"), ("sastm", "mul"), ("sastm_gate_bias", 1.0)), arch_version=SASTM_ARCH_VERSION),
+    Part("g-sastm-b0", "g", "DCGAN G + SASTM whose gate biases start at 0 (the bias-free formula: half the "
+         "coefficients zero)", SSGAN, DCGANGenerator, (("conv", "conv"), ("sastm", "mul"), ("sastm_gate_bias", 0.0)),
+         arch_version=SASTM_ARCH_VERSION),
     # discriminators
     Part("d-dcgan", "d", "DCGAN D (BN)", DCGAN, DCGANDiscriminator, (("conv", "conv"),), family="dcgan",
          batchnorm=True),
@@ -215,8 +218,8 @@ ALIASES: dict[str, tuple[str, str]] = {   # name -> (composition, one line for t
     "sastm": ("g-sastm+d-critic+wgan-gp", "Self-Sparse GAN: wgan-gp with SASTM after every transposed conv of G "
                                           "(multiplicative recombination)"),
     "sastm-add": ("g-sastm-add+d-critic+wgan-gp", "ablation: SASTM with additive recombination F_c + F_s"),
-    "sastm-b1": ("g-sastm-b1+d-critic+wgan-gp", "ablation: sastm with gate biases b_2 = b_s = +1 at the start (no "
-                                                "coefficient zero: the module starts as the identity), not 0"),
+    "sastm-b0": ("g-sastm-b0+d-critic+wgan-gp", "ablation: sastm with gate biases b_2 = b_s = 0 at the start (the "
+                                                "bias-free formula: about half the coefficients zero), not +1"),
     "sngan": ("g-resnet+d-sn", "SNGAN ResNet baseline: ResNet G (4w, BN) + spectral-norm ResNet D (2w), hinge, "
                                "n_critic 5"),
     "sngan-pconv": ("g-resnet+d-pconv", "sngan with PConv (input dropout p 0.1) on every 3x3 conv of D except the first "

@@ -242,9 +242,9 @@ def test_arch_version_changes_the_keys_of_changed_architectures_only():
     assert all(get_method(m).arch_version == 1 for m in changed)
     same = ["dcgan", "wgan-gp", "sngan", "sngan-pconv", "sngan-mask-both", "g-dcgan+d-sn"]
     assert all(get_method(m).arch_version == 0 for m in same)
-    sastm = ["sastm", "sastm-add", "sastm-b1", "g-sastm+d-critic+wgan-gp"]          # gate biases start at 0 (was +1)
-    assert all(get_method(m).arch_version == 1 for m in sastm)
-    assert RunConfig(method="sastm").key() != RunConfig(method="sastm-b1").key()
+    sastm = ["sastm", "sastm-add", "sastm-b0", "g-sastm+d-critic+wgan-gp"]          # gate biases back at +1 (were 0)
+    assert all(get_method(m).arch_version == 2 for m in sastm)
+    assert RunConfig(method="sastm").key() != RunConfig(method="sastm-b0").key()
     nice = ["sngan-nice", "sngan-nice-noise", "g-resnet+spider-mnist+d-nice+da+mask-both+ttur"]   # noise from block 1
     assert all(get_method(m).arch_version == 1 for m in nice)
 

@@ -117,7 +117,7 @@ def test_gradient_flows_to_input_and_every_parameter(rule):
 
 def test_plus_one_init_starts_with_positive_coefficients():
     torch.manual_seed(3)
-    m = SASTM(16, gate_bias=1.0)                                         # the sastm-b1 ablation
+    m = SASTM(16)                                                        # the default start, +1
     assert torch.equal(m.fc2.bias, torch.ones(16)) and torch.equal(m.spatial.bias, torch.ones(1))
     assert torch.equal(m.fc1.bias, torch.zeros(4))
     assert abs(m.fc1.weight.std().item() - 0.02) < 0.01
@@ -165,23 +165,29 @@ def test_wrong_input_shape_raises():
         m(torch.randn(2, 4, 4))
 
 
-def test_default_zero_gate_bias_lets_sparsity_arise_from_the_start():
-    """The default b_2 = b_s = 0 (the bias-free formula) gives ReLU of zero-mean pre-activations, about half the
-    coefficients exactly 0; the +1 ablation gives none; the DCGAN generator passes the choice to every SASTM."""
+def test_zero_gate_bias_zeroes_half_the_coefficients_and_the_signal():
+    """b_2 = b_s = 0 (the bias-free formula, sastm-b0) gives ReLU of zero-mean pre-activations, about half the
+    coefficients exactly 0, and an output cubic in F: at DCGAN's pre-BN scale it is far below BN's eps, so the
+    signal dies; the default +1 start gives no zero and keeps the input's scale; the DCGAN generator passes the
+    choice to every SASTM."""
     from pgan_core.models import DCGANGenerator
 
     torch.manual_seed(0)
-    x = torch.randn(16, 64, 8, 8)
-    m = SASTM(64, 4, "mul")
-    assert m.gate_bias == 0.0 and "gate_bias=0" in repr(m)
-    for a in m.coefficients(x):
+    x = 0.2 * torch.randn(16, 64, 8, 8)                                 # pre-BN scale of DCGAN at init
+    m0, m1 = SASTM(64, 4, "mul", gate_bias=0.0), SASTM(64, 4, "mul")
+    assert m0.gate_bias == 0.0 and "gate_bias=0" in repr(m0) and m1.gate_bias == 1.0
+    for a in m0.coefficients(x):
         assert 0.3 < float((a == 0).float().mean()) < 0.7
-    for a in SASTM(64, 4, "mul", gate_bias=1.0).coefficients(x):
+    for a in m1.coefficients(x):
         assert float((a == 0).float().mean()) == 0.0
+    eps = torch.nn.BatchNorm2d(64).eps
+    with torch.no_grad():
+        assert float(m0(x).var()) < eps / 10 < float(x.var()) / 100           # below BN's eps: the signal dies
+        assert 0.5 < float(m1(x).std() / x.std()) < 2.0
     G = DCGANGenerator(3, width=4, z_dim=8, sastm="mul")
     gates = [g for g in G.modules() if isinstance(g, SASTM)]
-    assert gates and all(g.gate_bias == 0.0 and float(g.fc2.bias.detach().abs().max()) == 0.0 for g in gates)
-    G1 = DCGANGenerator(3, width=4, z_dim=8, sastm="mul", sastm_gate_bias=1.0)
-    assert all(float(g.fc2.bias.detach().min()) == 1.0 for g in G1.modules() if isinstance(g, SASTM))
+    assert gates and all(g.gate_bias == 1.0 and float(g.fc2.bias.detach().min()) == 1.0 for g in gates)
+    G0 = DCGANGenerator(3, width=4, z_dim=8, sastm="mul", sastm_gate_bias=0.0)
+    assert all(float(g.fc2.bias.detach().abs().max()) == 0.0 for g in G0.modules() if isinstance(g, SASTM))
     with pytest.raises(ConfigError, match="sastm_gate_bias"):
-        DCGANGenerator(3, width=4, z_dim=8, sastm_gate_bias=1.0)                 # without SASTM
+        DCGANGenerator(3, width=4, z_dim=8, sastm_gate_bias=0.0)                 # without SASTM

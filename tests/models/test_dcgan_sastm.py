@@ -55,12 +55,12 @@ def test_sastm_sits_between_each_transposed_conv_and_its_bn():
 
 def test_sastm_init_survives_weights_init_and_is_seeded():
     torch.manual_seed(0)
-    G = DCGANGenerator(3, z_dim=Z, width=4, sastm="add", sastm_gate_bias=1.0)   # a bias weights_init would not set
+    G = DCGANGenerator(3, z_dim=Z, width=4, sastm="add")                       # +1 biases: weights_init would set 0
     for m in G.modules():
         if isinstance(m, SASTM):
             assert torch.equal(m.fc2.bias, torch.ones(m.channels)) and torch.equal(m.spatial.bias, torch.ones(1))
     torch.manual_seed(0)
-    assert state_digest(DCGANGenerator(3, z_dim=Z, width=4, sastm="add", sastm_gate_bias=1.0)) == state_digest(G)
+    assert state_digest(DCGANGenerator(3, z_dim=Z, width=4, sastm="add")) == state_digest(G)
 
 
 @pytest.mark.parametrize("kwargs, name", [

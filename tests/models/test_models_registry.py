@@ -11,7 +11,7 @@ from pgan_core.methods import D_MASK_SEED
 from pgan_core.models import DCGANDiscriminator, DCGANGenerator, PerturbativeDiscriminator, PerturbativeGenerator
 
 NAMES = ["dcgan", "dcgan-pert-g", "dcgan-pert-gd", "pgan-g", "pgan-gd", "pgan-g-nonoise", "pgan-gd-nonoise",
-         "pgan-g-conv", "pgan-gd-conv", "pgan-g-lcg", "pgan-g-mt", "wgan-gp", "sastm", "sastm-add", "sastm-b1", "sngan", "sngan-pconv", "sngan-nice",
+         "pgan-g-conv", "pgan-gd-conv", "pgan-g-lcg", "pgan-g-mt", "wgan-gp", "sastm", "sastm-add", "sastm-b0", "sngan", "sngan-pconv", "sngan-nice",
          "sngan-nice-noise", "sngan-mask-spatial", "sngan-mask-spectral", "sngan-mask-both"]
 B, Z, WIDTH = 2, 16, 4
 
@@ -22,7 +22,7 @@ def pls(module: torch.nn.Module) -> list[PerturbationLayer]:
 
 def test_registry_names_and_specs():
     assert registry.method_names() == sorted(NAMES)
-    wgan = {"wgan-gp", "sastm", "sastm-add", "sastm-b1"}
+    wgan = {"wgan-gp", "sastm", "sastm-add", "sastm-b0"}
     sngan = {n for n in NAMES if n.startswith("sngan")}
     masks = {"sngan-mask-spatial": "spatial", "sngan-mask-spectral": "spectral", "sngan-mask-both": "spatial,spectral"}
     for name in NAMES:
