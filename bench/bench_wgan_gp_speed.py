@@ -1,6 +1,5 @@
 """WGAN-GP and DCGAN training iterations on CPU: fp32 eager vs channels_last vs the cpu profile's fast path (bf16 autocast + channels_last), notebook 03's config (bench/results/speed_wgan_gp_cpu.json)."""
 import json
-import os
 import sys
 from pathlib import Path
 

@@ -22,7 +22,7 @@ from pgan_core.build import generator  # noqa: E402
 from pgan_core.experiments import base_config  # noqa: E402
 from pgan_core.io import atomic_write_json  # noqa: E402
 from pgan_core.layers.sastm import SASTM  # noqa: E402
-from pgan_core.results import device_info, git_commit  # noqa: E402
+from pgan_core.results import provenance  # noqa: E402
 
 
 def measure(method: str, seed: int) -> dict:
@@ -62,9 +62,7 @@ def main() -> int:
     out = Path(__file__).resolve().parent / "results" / "sastm_init_signal.json"
     atomic_write_json(out, {
         "what": __doc__.splitlines()[0], "command": "python bench/sastm_init_signal.py", "rows": rows,
-        "provenance": {"commit": git_commit(), "device": device_info(),
-                       "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                       "torch": torch.__version__, "wall_seconds": round(time.perf_counter() - t0, 1)}})
+        "provenance": provenance(t0)})
     print(f"wrote {out.relative_to(Path(__file__).resolve().parent.parent)}")
     return 0
 

@@ -52,10 +52,11 @@ def source_images(g_input: str, *, snapshot: str | None = None, n: int | None = 
     a relative path is read from the runs root, as configs store it)."""
     check_choice("g_input", g_input, ("generator",) + DATASET_NAMES)
     if g_input == "generator":
-        if snapshot is None or not in_runs(snapshot).is_file():
+        path = in_runs(snapshot) if snapshot is not None else None
+        if path is None or not path.is_file():
             raise ConfigError(f"parameter 'g_input_snapshot': got {snapshot!r}, no such file; allowed: the path of a "
                               "finished run's snapshot.pt (train the source generator first)")
-        G, cfg = load_snapshot_generator(in_runs(snapshot))
+        G, cfg = load_snapshot_generator(path)
         if cfg.get("g_input", "gaussian") != "gaussian":
             raise ConfigError(f"parameter 'g_input_snapshot': {snapshot} was trained on g_input="
                               f"{cfg['g_input']!r}; allowed: a generator with Gaussian input")
@@ -71,8 +72,9 @@ def make_input(cfg: Any) -> GaussianInput | ImageInput:
     if cfg.g_input == "gaussian":
         return GaussianInput(cfg.z_dim)
     stamp = None
-    if cfg.g_input == "generator" and in_runs(cfg.g_input_snapshot).is_file():
-        st = in_runs(cfg.g_input_snapshot).stat()
+    path = in_runs(cfg.g_input_snapshot) if cfg.g_input == "generator" else None
+    if path is not None and path.is_file():
+        st = path.stat()
         stamp = (st.st_mtime_ns, st.st_size)                  # a rewritten snapshot is not served from the cache
     table = _input_table(cfg.g_input, cfg.g_input_res, cfg.g_input_snapshot, stamp, CASCADE_POOL)
     return ImageInput(table, res=cfg.g_input_res, noise=cfg.g_input_noise, source=cfg.g_input)
